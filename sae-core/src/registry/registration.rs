@@ -1,0 +1,72 @@
+//! [`Registration`]: the handle that keeps an instance registered.
+
+use std::fmt;
+
+use super::{BoxFuture, Registered};
+use crate::{Error, Instance};
+
+/// A backend's side of one registration: its lease and keep-alive.
+///
+/// Implemented by registry backends; users hold a [`Registration`].
+/// Dropping the lease stops the keep-alive, so the entry expires after the
+/// backend's TTL unless [`Lease::deregister`] was called first.
+pub trait Lease: Send + Sync + 'static {
+    /// Deletes the entry now and stops the keep-alive.
+    fn deregister(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
+
+    /// Resolves when the backend learns that the lease is gone (expired
+    /// during a partition, or revoked); the owner should register again.
+    /// Backends whose leases cannot be lost while held never resolve it.
+    fn lost(&self) -> BoxFuture<'static, ()> {
+        Box::pin(std::future::pending())
+    }
+}
+
+/// Keeps an instance registered while it is held.
+///
+/// - [`Registration::deregister`] removes the instance at once: the lossless
+///   way out.
+/// - Dropping it stops the keep-alive without deregistering: the entry
+///   expires after the backend's TTL, exactly as when the process dies.
+#[must_use = "dropping a Registration stops its keep-alive; the instance then expires"]
+pub struct Registration {
+    entry: Registered,
+    lease: Box<dyn Lease>,
+}
+
+impl Registration {
+    /// Wraps a backend lease. Called by backends.
+    pub fn new(entry: Registered, lease: Box<dyn Lease>) -> Self {
+        Registration { entry, lease }
+    }
+
+    /// The registered instance.
+    pub fn instance(&self) -> &Instance {
+        &self.entry.instance
+    }
+
+    /// The instance with the revision of its registration.
+    pub fn entry(&self) -> &Registered {
+        &self.entry
+    }
+
+    /// Removes the instance from the registry now.
+    pub async fn deregister(self) -> Result<(), Error> {
+        self.lease.deregister().await
+    }
+
+    /// Resolves when the backend reports the lease lost; see [`Lease::lost`].
+    pub fn lost(&self) -> BoxFuture<'static, ()> {
+        self.lease.lost()
+    }
+}
+
+impl fmt::Debug for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registration")
+            .field("service", self.entry.instance.service())
+            .field("id", self.entry.instance.id())
+            .field("revision", &self.entry.revision)
+            .finish_non_exhaustive()
+    }
+}

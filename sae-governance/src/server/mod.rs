@@ -1,0 +1,1 @@
+//! Provider side (in progress).

@@ -1,0 +1,2 @@
+//! sae facade
+pub use sae_core as core;
