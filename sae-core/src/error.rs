@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// A boxed error from a lower layer (hyper, tonic, I/O).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in sae, with messages that name the offending
 /// value and the rule it broke.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +184,34 @@ pub enum Error {
         service: String,
         /// The lane.
         lane: String,
+    },
+    /// Connecting to an endpoint failed; nothing was sent, so the request may
+    /// safely be sent elsewhere.
+    #[error("connecting to {addr} (instance {id:?} of service {service:?}) failed: {source}")]
+    Connect {
+        /// The service.
+        service: String,
+        /// The instance id.
+        id: String,
+        /// The endpoint address.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// A request failed after it may have been sent; it is returned to the
+    /// caller unchanged and never retried by sae.
+    #[error("request to {addr} (instance {id:?} of service {service:?}) failed: {source}")]
+    Upstream {
+        /// The service.
+        service: String,
+        /// The instance id.
+        id: String,
+        /// The endpoint address.
+        addr: std::net::SocketAddr,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
     },
     /// A configuration value was rejected.
     #[error("invalid configuration at {at}: {message}")]

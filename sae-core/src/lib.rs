@@ -53,7 +53,7 @@ pub mod registry;
 pub mod wire;
 
 pub use context::{Lane, RequestContext};
-pub use error::Error;
+pub use error::{BoxError, Error};
 pub use instance::{Instance, InstanceBuilder, InstanceId, ServiceName};
 pub use lifecycle::{Lifecycle, Phase};
 pub use registry::{
