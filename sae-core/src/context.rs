@@ -87,3 +87,57 @@ impl RequestContext {
         extensions.insert(self);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lanes_follow_the_wire_rule() {
+        let longest = "l".repeat(wire::MAX_LANE_LEN);
+        for good in ["gray", "dev-alice", "v1.2_beta", "A", longest.as_str()] {
+            assert_eq!(Lane::new(good).unwrap().as_str(), good);
+            assert!(Lane::is_valid(good.as_bytes()));
+        }
+        let too_long = "l".repeat(wire::MAX_LANE_LEN + 1);
+        for bad in [
+            "",
+            "bad lane!",
+            "gray,blue",
+            "grày",
+            "a/b",
+            too_long.as_str(),
+        ] {
+            assert!(!Lane::is_valid(bad.as_bytes()), "{bad:?}");
+            let error = Lane::new(bad).unwrap_err();
+            assert!(
+                matches!(&error, Error::InvalidLane { lane, max: wire::MAX_LANE_LEN } if lane == bad)
+            );
+            assert!(error.to_string().contains(&format!("{bad:?}")), "{error}");
+        }
+    }
+
+    #[test]
+    fn lane_displays_as_its_value() {
+        let lane = Lane::new("gray").unwrap();
+        assert_eq!(lane.to_string(), "gray");
+        assert_eq!(format!("{lane:?}"), "\"gray\"");
+    }
+
+    #[test]
+    fn context_round_trips_through_extensions_and_is_replaced() {
+        let mut extensions = http::Extensions::new();
+        assert_eq!(RequestContext::from_extensions(&extensions), None);
+        let gray = RequestContext {
+            lane: Some(Lane::new("gray").unwrap()),
+            caller: Some(ServiceName::new("frontend").unwrap()),
+        };
+        gray.clone().insert_into(&mut extensions);
+        assert_eq!(RequestContext::from_extensions(&extensions), Some(&gray));
+        RequestContext::default().insert_into(&mut extensions);
+        assert_eq!(
+            RequestContext::from_extensions(&extensions),
+            Some(&RequestContext::default())
+        );
+    }
+}

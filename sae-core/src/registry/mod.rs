@@ -5,6 +5,8 @@
 //! The trait is object safe, so `Arc<dyn Registry>` is the usual handle.
 
 mod registration;
+#[cfg(test)]
+mod tests;
 mod watch;
 
 use std::future::Future;

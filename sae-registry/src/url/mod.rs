@@ -1,0 +1,139 @@
+//! [`from_url`]: pick and configure a registry backend from one string.
+//!
+//! A URL is the one setting an operator changes to move a service from the
+//! embedded registry to a distributed one, so it is all a program needs to
+//! take from its configuration.
+//!
+//! | URL | registry |
+//! |---|---|
+//! | `memory://` | a new private [`MemoryRegistry`] |
+//! | `memory://NAME` | the process-wide memory registry called `NAME`: every call with that name returns the same one, so two parts of one process can meet by URL |
+//! | `memory://NAME?ttl=500ms` | lease TTL (units `ms`, `s`, `m`; default 10 s) |
+//!
+//! The etcd backend will add `etcd://h1:2379,h2:2379` as one more arm of the
+//! scheme match in [`from_url`], with its own parser next to
+//! [`memory_from_url`].
+
+mod duration;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sae_core::{Error, Registry};
+
+use crate::MemoryRegistry;
+use duration::parse_duration;
+
+/// The schemes this build handles, for error messages.
+const SUPPORTED_SCHEMES: &str = "memory";
+
+/// Opens the registry a URL names.
+///
+/// ```
+/// # fn main() -> Result<(), sae_core::Error> {
+/// let private = sae_registry::from_url("memory://")?;
+/// let shared = sae_registry::from_url("memory://demo?ttl=2s")?;
+/// assert_eq!(private.backend(), "memory");
+/// assert!(sae_registry::from_url("zk://10.0.0.1").is_err());
+/// # let _ = shared;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+///
+/// [`Error::UnknownRegistryScheme`] for a scheme no backend of this build
+/// handles; [`Error::MalformedRegistryUrl`] naming what is wrong otherwise.
+pub fn from_url(url: &str) -> Result<Arc<dyn Registry>, Error> {
+    // The scheme is split off by hand so each backend parses the rest its own
+    // way (etcd's comma-separated host list is not a valid URL authority).
+    let Some((scheme, _)) = url.split_once("://") else {
+        return Err(malformed(url, "expected SCHEME://…, for example memory://"));
+    };
+    match scheme.to_ascii_lowercase().as_str() {
+        "memory" => memory_from_url(url),
+        _ => Err(Error::UnknownRegistryScheme {
+            url: url.to_owned(),
+            scheme: scheme.to_owned(),
+            supported: SUPPORTED_SCHEMES.to_owned(),
+        }),
+    }
+}
+
+/// Parses `memory://[NAME][?ttl=DURATION]`.
+fn memory_from_url(raw: &str) -> Result<Arc<dyn Registry>, Error> {
+    let url = ::url::Url::parse(raw).map_err(|e| malformed(raw, e.to_string()))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(malformed(raw, "memory:// takes no user name or password"));
+    }
+    if url.port().is_some() {
+        return Err(malformed(raw, "memory:// takes no port"));
+    }
+    if !matches!(url.path(), "" | "/") {
+        return Err(malformed(
+            raw,
+            format!("memory:// takes no path, found {:?}", url.path()),
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(malformed(raw, "memory:// takes no fragment"));
+    }
+    let mut ttl = None;
+    for (key, value) in url.query_pairs() {
+        match &*key {
+            "ttl" => {
+                ttl = Some(parse_duration(&value).map_err(|e| malformed(raw, format!("ttl: {e}")))?)
+            }
+            other => {
+                return Err(malformed(
+                    raw,
+                    format!("unknown query parameter {other:?}; supported: ttl"),
+                ));
+            }
+        }
+    }
+    let name = url.host_str().unwrap_or_default();
+    let registry = if name.is_empty() {
+        MemoryRegistry::with_ttl(ttl.unwrap_or(MemoryRegistry::DEFAULT_TTL))
+    } else {
+        named_memory_registry(raw, name, ttl)?
+    };
+    Ok(Arc::new(registry))
+}
+
+/// The process-wide registry called `name`, created on first use.
+fn named_memory_registry(
+    raw: &str,
+    name: &str,
+    ttl: Option<Duration>,
+) -> Result<MemoryRegistry, Error> {
+    static NAMED: OnceLock<Mutex<HashMap<String, MemoryRegistry>>> = OnceLock::new();
+    let mut named = NAMED.get_or_init(Default::default).lock();
+    if let Some(existing) = named.get(name) {
+        // A second, different TTL would silently be ignored; say so instead.
+        if let Some(ttl) = ttl.filter(|ttl| *ttl != existing.ttl()) {
+            return Err(malformed(
+                raw,
+                format!(
+                    "memory registry {name:?} already exists with ttl {:?}, not {ttl:?}",
+                    existing.ttl()
+                ),
+            ));
+        }
+        return Ok(existing.clone());
+    }
+    let registry = MemoryRegistry::with_ttl(ttl.unwrap_or(MemoryRegistry::DEFAULT_TTL));
+    named.insert(name.to_owned(), registry.clone());
+    Ok(registry)
+}
+
+fn malformed(url: &str, reason: impl Into<String>) -> Error {
+    Error::MalformedRegistryUrl {
+        url: url.to_owned(),
+        reason: reason.into(),
+    }
+}
