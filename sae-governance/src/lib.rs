@@ -4,3 +4,10 @@
 
 pub mod client;
 pub mod server;
+pub mod balance;
+pub mod discovery;
+pub use server::{
+    Admin, AdminToken, InFlight, InFlightLayer, OfflineNoticeLayer, Provider, ProviderBuilder,
+    ServeReport, ServerLayer, ShutdownHandle, Trigger,
+};
+pub use client::{Client, ClientBuilder};

@@ -1,0 +1,167 @@
+//! [`ClientBuilder`]: configures and builds a [`Client`].
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::Body;
+use sae_core::{BoxError, Error, Registry, ServiceName};
+
+use super::pool::{ConnPool, PoolSettings, Protocol};
+use super::{Client, ClientConfig, Shared};
+use crate::balance::{BalanceConfig, Balancer};
+use crate::discovery::{self, DiscoveryMode};
+
+/// Default bound on waiting for an available instance.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
+/// Default connect timeout (loopback and LAN connects take well under a millisecond;
+/// a second means the host is gone, and the request goes elsewhere).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// Default number of endpoints one request may try to connect to.
+pub const DEFAULT_CONNECT_ATTEMPTS: usize = 3;
+/// Default cap of idle HTTP/1.1 connections per endpoint.
+pub const DEFAULT_MAX_IDLE: usize = 32;
+
+/// Configures a [`Client`]; start with [`Client::builder`].
+#[derive(Debug)]
+#[must_use = "call .build_http() or .build_grpc()"]
+pub struct ClientBuilder {
+    service: String,
+    registry: Arc<dyn Registry>,
+    discovery: DiscoveryMode,
+    balance: BalanceConfig,
+    evict_on_notice: bool,
+    wait: Duration,
+    connect_timeout: Duration,
+    connect_attempts: usize,
+    max_idle: usize,
+}
+
+impl ClientBuilder {
+    pub(super) fn new(service: impl Into<String>, registry: Arc<dyn Registry>) -> Self {
+        ClientBuilder {
+            service: service.into(),
+            registry,
+            discovery: DiscoveryMode::Watch,
+            balance: BalanceConfig::default(),
+            evict_on_notice: true,
+            wait: DEFAULT_WAIT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            connect_attempts: DEFAULT_CONNECT_ATTEMPTS,
+            max_idle: DEFAULT_MAX_IDLE,
+        }
+    }
+
+    /// How the client learns about instances (default: watch).
+    pub fn discovery(mut self, mode: DiscoveryMode) -> Self {
+        self.discovery = mode;
+        self
+    }
+
+    /// Balancer tunables.
+    pub fn balance(mut self, config: BalanceConfig) -> Self {
+        self.balance = config;
+        self
+    }
+
+    /// Whether an offline notice evicts the endpoint (default true; false
+    /// models a client that ignores it).
+    pub fn evict_on_notice(mut self, enabled: bool) -> Self {
+        self.evict_on_notice = enabled;
+        self
+    }
+
+    /// How long a request waits for an available instance before failing
+    /// with [`Error::NoAvailableInstance`] (default [`DEFAULT_WAIT`]).
+    pub fn wait_for_instance(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// TCP connect timeout (default [`DEFAULT_CONNECT_TIMEOUT`]).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How many endpoints one request may try when connecting fails
+    /// (default [`DEFAULT_CONNECT_ATTEMPTS`], at least 1).
+    pub fn connect_attempts(mut self, attempts: usize) -> Self {
+        self.connect_attempts = attempts.max(1);
+        self
+    }
+
+    /// Cap of idle HTTP/1.1 connections kept per endpoint (default [`DEFAULT_MAX_IDLE`]).
+    pub fn max_idle_per_endpoint(mut self, max: usize) -> Self {
+        self.max_idle = max;
+        self
+    }
+
+    /// An HTTP/1.1 client.
+    ///
+    /// # Errors
+    ///
+    /// The service name is invalid.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime: the discovery task is spawned here.
+    pub fn build_http<B>(self) -> Result<Client<B>, Error>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.build(Protocol::Http1)
+    }
+
+    /// An HTTP/2 (prior knowledge) client: the channel for tonic-generated
+    /// clients (`MyClient::new(client)`), or plain HTTP/2.
+    ///
+    /// # Errors
+    ///
+    /// The service name is invalid.
+    ///
+    /// # Panics
+    ///
+    /// Outside a Tokio runtime: the discovery task is spawned here.
+    pub fn build_grpc<B>(self) -> Result<Client<B>, Error>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.build(Protocol::Http2)
+    }
+
+    fn build<B>(self, protocol: Protocol) -> Result<Client<B>, Error>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let service = ServiceName::new(&self.service)?;
+        let settings = PoolSettings {
+            protocol,
+            connect_timeout: self.connect_timeout,
+            max_idle: self.max_idle,
+        };
+        let balancer = Balancer::new(service, self.balance, move |entry| {
+            ConnPool::new(entry.instance.addr(), settings)
+        });
+        let discovery = discovery::spawn(self.registry, balancer.clone(), self.discovery);
+        Ok(Client {
+            shared: Arc::new(Shared {
+                balancer,
+                config: ClientConfig {
+                    protocol,
+                    evict_on_notice: self.evict_on_notice,
+                    wait: self.wait,
+                    connect_attempts: self.connect_attempts,
+                },
+                retries: AtomicU64::new(0),
+                _discovery: discovery,
+            }),
+            _body: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,42 @@
+//! [`ResponseFuture`]: the future [`super::Client`] returns.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use http::Response;
+use hyper::body::Incoming;
+use sae_core::Error;
+
+type Inner = Pin<Box<dyn Future<Output = Result<Response<Incoming>, Error>> + Send>>;
+
+/// The response of a [`super::Client`] call.
+///
+/// It boxes the call once: hyper's `try_send_request` returns an unnameable
+/// `impl Future`, so a hand-written state machine cannot hold it without
+/// boxing anyway, and one allocation per request (~14 ns) is small next to a
+/// network round trip. Picking, retrying and evicting all run inside it.
+pub struct ResponseFuture {
+    inner: Inner,
+}
+
+impl ResponseFuture {
+    pub(super) fn new(inner: Inner) -> Self {
+        ResponseFuture { inner }
+    }
+}
+
+impl Future for ResponseFuture {
+    type Output = Result<Response<Incoming>, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for ResponseFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
