@@ -3,13 +3,12 @@
 #
 #   ./scripts/test.sh
 #
-# Steps: unit + integration + doc tests of every crate, then a short run of the
+# Steps: install etcd and protoc when missing (scripts/setup.sh), unit + integration + doc tests of every crate, then a short run of the
 # rolling_deploy demo that fails when the sae scenario loses a single request.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Nothing external is needed yet: the embedded registry runs in-process and
-# gRPC test services are written without protoc.
+./scripts/setup.sh
 
 echo "== cargo test (workspace, all features)"
 cargo test --workspace --all-features --all-targets
@@ -18,7 +17,7 @@ cargo test --workspace --all-features --doc
 
 echo "== short rolling_deploy (sae must lose no request)"
 summary=$(cargo run --quiet --example rolling_deploy -- \
-  --rate 400 --providers 3 --refresh 2s --scenarios sae --json | tail -n 1)
+  --rate 400 --duration 8s --providers 3 --refresh 2s --scenarios sae --json | tail -n 1)
 echo "$summary"
 python3 - "$summary" <<'PY'
 import json, sys

@@ -178,7 +178,9 @@ pub enum Error {
         waited: Duration,
     },
     /// A service configured strict has no instance in the requested lane.
-    #[error("no available instance of service {service:?} in lane {lane:?} (service is strict: no fallback to base)")]
+    #[error(
+        "no available instance of service {service:?} in lane {lane:?} (service is strict: no fallback to base)"
+    )]
     NoInstanceInLane {
         /// The service.
         service: String,

@@ -2,12 +2,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-pub mod client;
-pub mod server;
 pub mod balance;
+pub mod client;
 pub mod discovery;
+pub mod server;
+pub use client::{Client, ClientBuilder};
 pub use server::{
     Admin, AdminToken, InFlight, InFlightLayer, OfflineNoticeLayer, Provider, ProviderBuilder,
     ServeReport, ServerLayer, ShutdownHandle, Trigger,
 };
-pub use client::{Client, ClientBuilder};

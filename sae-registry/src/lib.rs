@@ -9,3 +9,7 @@ mod url;
 pub use memory::MemoryRegistry;
 pub use registrar::Registrar;
 pub use url::from_url;
+#[cfg(feature = "etcd")]
+pub mod etcd;
+#[cfg(feature = "etcd")]
+pub use etcd::{EtcdOptions, EtcdRegistry};

@@ -82,7 +82,9 @@ impl Instance {
 
     /// The lane this instance serves ([`wire::LANE_METADATA_KEY`]); `None` is the base version.
     pub fn lane(&self) -> Option<&str> {
-        self.metadata.get(wire::LANE_METADATA_KEY).map(String::as_str)
+        self.metadata
+            .get(wire::LANE_METADATA_KEY)
+            .map(String::as_str)
     }
 
     /// When this instance started (millisecond precision).

@@ -54,6 +54,5 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     fn list<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<Snapshot, Error>>;
 
     /// Watches `service`: a snapshot first, then every change, in revision order.
-    fn watch<'a>(&'a self, service: &'a ServiceName)
-    -> BoxFuture<'a, Result<WatchStream, Error>>;
+    fn watch<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<WatchStream, Error>>;
 }

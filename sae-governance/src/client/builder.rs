@@ -36,6 +36,7 @@ pub struct ClientBuilder {
     wait: Duration,
     connect_timeout: Duration,
     connect_attempts: usize,
+    eject_on_connect_failure: bool,
     max_idle: usize,
 }
 
@@ -50,6 +51,7 @@ impl ClientBuilder {
             wait: DEFAULT_WAIT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             connect_attempts: DEFAULT_CONNECT_ATTEMPTS,
+            eject_on_connect_failure: true,
             max_idle: DEFAULT_MAX_IDLE,
         }
     }
@@ -90,6 +92,15 @@ impl ClientBuilder {
     /// (default [`DEFAULT_CONNECT_ATTEMPTS`], at least 1).
     pub fn connect_attempts(mut self, attempts: usize) -> Self {
         self.connect_attempts = attempts.max(1);
+        self
+    }
+
+    /// Whether a connect failure takes the endpoint out of rotation for a
+    /// backoff (default true). Turning it off, together with
+    /// `connect_attempts(1)`, gives the behaviour of a plain cached client:
+    /// the demo's `baseline`.
+    pub fn eject_on_connect_failure(mut self, eject: bool) -> Self {
+        self.eject_on_connect_failure = eject;
         self
     }
 
@@ -157,6 +168,7 @@ impl ClientBuilder {
                     evict_on_notice: self.evict_on_notice,
                     wait: self.wait,
                     connect_attempts: self.connect_attempts,
+                    eject_on_connect_failure: self.eject_on_connect_failure,
                 },
                 retries: AtomicU64::new(0),
                 _discovery: discovery,

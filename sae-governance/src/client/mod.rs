@@ -115,6 +115,7 @@ struct ClientConfig {
     evict_on_notice: bool,
     wait: Duration,
     connect_attempts: usize,
+    eject_on_connect_failure: bool,
 }
 
 /// What a [`Client`] did so far.

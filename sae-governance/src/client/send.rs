@@ -51,7 +51,9 @@ where
         let (mut conn, reused) = match pool.acquire().await {
             Ok(acquired) => acquired,
             Err(source) => {
-                shared.balancer.eject(&endpoint);
+                if shared.config.eject_on_connect_failure {
+                    shared.balancer.eject(&endpoint);
+                }
                 last_error = Some(connect_error(&shared, &endpoint, source));
                 continue;
             }
@@ -78,7 +80,9 @@ where
                     // A reused connection may just have gone stale (the peer closed
                     // an idle keep-alive); only a fresh one says the endpoint is bad.
                     if !reused {
-                        shared.balancer.eject(&endpoint);
+                        if shared.config.eject_on_connect_failure {
+                            shared.balancer.eject(&endpoint);
+                        }
                     }
                     last_error = Some(connect_error(
                         &shared,

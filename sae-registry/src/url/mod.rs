@@ -10,9 +10,8 @@
 //! | `memory://NAME` | the process-wide memory registry called `NAME`: every call with that name returns the same one, so two parts of one process can meet by URL |
 //! | `memory://NAME?ttl=500ms` | lease TTL (units `ms`, `s`, `m`; default 10 s) |
 //!
-//! The etcd backend will add `etcd://h1:2379,h2:2379` as one more arm of the
-//! scheme match in [`from_url`], with its own parser next to
-//! [`memory_from_url`].
+//! | `etcd://h1:2379,h2:2379,h3:2379` | an `EtcdRegistry` on those members (feature `etcd`; port defaults to 2379), connecting on first use |
+//! | `etcd://h1:2379?ttl=10s&timeout=5s` | lease TTL (whole seconds in etcd) and the bound on connecting and on each operation |
 
 mod duration;
 #[cfg(test)]
@@ -29,7 +28,11 @@ use crate::MemoryRegistry;
 use duration::parse_duration;
 
 /// The schemes this build handles, for error messages.
-const SUPPORTED_SCHEMES: &str = "memory";
+const SUPPORTED_SCHEMES: &str = if cfg!(feature = "etcd") {
+    "memory, etcd"
+} else {
+    "memory"
+};
 
 /// Opens the registry a URL names.
 ///
@@ -56,6 +59,8 @@ pub fn from_url(url: &str) -> Result<Arc<dyn Registry>, Error> {
     };
     match scheme.to_ascii_lowercase().as_str() {
         "memory" => memory_from_url(url),
+        #[cfg(feature = "etcd")]
+        "etcd" => etcd_from_url(url),
         _ => Err(Error::UnknownRegistryScheme {
             url: url.to_owned(),
             scheme: scheme.to_owned(),
@@ -103,6 +108,76 @@ fn memory_from_url(raw: &str) -> Result<Arc<dyn Registry>, Error> {
         named_memory_registry(raw, name, ttl)?
     };
     Ok(Arc::new(registry))
+}
+
+/// Parses `etcd://HOST[:PORT][,HOST[:PORT]…][/][?ttl=DURATION&timeout=DURATION]`.
+///
+/// The host list is split by hand: a comma-separated list is no valid URL
+/// authority. Each member is checked as the authority of an `http://` URL.
+#[cfg(feature = "etcd")]
+fn etcd_from_url(raw: &str) -> Result<Arc<dyn Registry>, Error> {
+    use crate::etcd::{EtcdOptions, EtcdRegistry};
+
+    let rest = &raw[raw.find("://").map_or(0, |at| at + 3)..];
+    if rest.contains('#') {
+        return Err(malformed(raw, "etcd:// takes no fragment"));
+    }
+    let (hosts, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let hosts = hosts.strip_suffix('/').unwrap_or(hosts);
+    if hosts.is_empty() {
+        return Err(malformed(
+            raw,
+            "etcd:// needs at least one member, as in etcd://10.0.0.1:2379",
+        ));
+    }
+    let mut endpoints = Vec::new();
+    for member in hosts.split(',') {
+        endpoints.push(etcd_member(raw, member)?);
+    }
+    let mut options = EtcdOptions::default();
+    for (key, value) in ::url::form_urlencoded::parse(query.as_bytes()) {
+        let duration =
+            |name: &str| parse_duration(&value).map_err(|e| malformed(raw, format!("{name}: {e}")));
+        match &*key {
+            "ttl" => options.ttl = duration("ttl")?,
+            "timeout" => {
+                let bound = duration("timeout")?;
+                options = options.connect_timeout(bound).request_timeout(bound);
+            }
+            other => {
+                return Err(malformed(
+                    raw,
+                    format!("unknown query parameter {other:?}; supported: ttl, timeout"),
+                ));
+            }
+        }
+    }
+    Ok(Arc::new(EtcdRegistry::lazy(endpoints, options)))
+}
+
+/// Checks one `HOST[:PORT]` of an etcd URL and returns it with its port.
+#[cfg(feature = "etcd")]
+fn etcd_member(raw: &str, member: &str) -> Result<String, Error> {
+    let explain =
+        |why: &str| malformed(raw, format!("member {member:?} {why}; expected HOST:PORT"));
+    if member.is_empty() {
+        return Err(explain("is empty"));
+    }
+    if member.contains(['/', '@']) {
+        return Err(explain("has a path or user name"));
+    }
+    let parsed =
+        ::url::Url::parse(&format!("http://{member}")).map_err(|e| explain(&e.to_string()))?;
+    let host = parsed
+        .host_str()
+        .filter(|host| !host.is_empty())
+        .ok_or_else(|| explain("has no host"))?;
+    // `url` drops a port equal to http's default, so 80 is read back by hand.
+    let port = parsed
+        .port()
+        .or_else(|| member.ends_with(":80").then_some(80))
+        .unwrap_or(2379);
+    Ok(format!("{host}:{port}"))
 }
 
 /// The process-wide registry called `name`, created on first use.

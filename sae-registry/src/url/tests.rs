@@ -82,8 +82,19 @@ fn durations_parse_in_ms_s_and_m() {
 
 #[test]
 fn unknown_scheme_names_it_and_the_supported_ones() {
-    for url in ["etcd://h1:2379,h2:2379", "zk://10.0.0.1:2181"] {
+    let urls: &[&str] = if cfg!(feature = "etcd") {
+        &["zk://10.0.0.1:2181", "consul://10.0.0.1:8500"]
+    } else {
+        &["etcd://h1:2379,h2:2379", "zk://10.0.0.1:2181"]
+    };
+    let supported = if cfg!(feature = "etcd") {
+        "memory, etcd"
+    } else {
+        "memory"
+    };
+    for &url in urls {
         let error = from_url(url).unwrap_err();
+        let expected_supported = supported;
         let Error::UnknownRegistryScheme {
             scheme, supported, ..
         } = &error
@@ -91,7 +102,7 @@ fn unknown_scheme_names_it_and_the_supported_ones() {
             panic!("{url}: {error:?}");
         };
         assert_eq!(scheme, url.split_once("://").unwrap().0);
-        assert_eq!(supported, "memory");
+        assert_eq!(supported, expected_supported);
         let message = error.to_string();
         assert!(
             message.contains(scheme.as_str()) && message.contains("memory"),
@@ -114,6 +125,46 @@ fn malformed_urls_say_what_is_wrong() {
         ("memory://name:99", "port"),
         ("memory://name#frag", "fragment"),
         ("memory://na me", "invalid"),
+    ];
+    for (url, expected) in cases {
+        let reason = malformed_reason(url);
+        assert!(reason.contains(expected), "{url}: {reason}");
+    }
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn etcd_urls_name_members_ttl_and_timeout_without_connecting() {
+    let registry = from_url("etcd://10.0.0.1:2379,etcd-2,[::1]:80/?ttl=3s&timeout=2s").unwrap();
+    assert_eq!(registry.backend(), "etcd");
+    let debug = format!("{registry:?}");
+    assert!(
+        debug.contains(r#"["10.0.0.1:2379", "etcd-2:2379", "[::1]:80"]"#)
+            && debug.contains("ttl: 3s")
+            && debug.contains("connected: false"),
+        "{debug}"
+    );
+    let plain = format!("{:?}", from_url("ETCD://127.0.0.1:2379").unwrap());
+    assert!(plain.contains("ttl: 10s"), "{plain}");
+}
+
+#[cfg(feature = "etcd")]
+#[test]
+fn malformed_etcd_urls_say_what_is_wrong() {
+    let cases = [
+        ("etcd://", "at least one member"),
+        ("etcd://?ttl=1s", "at least one member"),
+        ("etcd://h1:2379,,h2:2379", "member \"\" is empty"),
+        ("etcd://h1:port", "member \"h1:port\""),
+        ("etcd://h1:2379/path", "path"),
+        ("etcd://user@h1:2379", "user name"),
+        ("etcd://h1:2379?ttl=soon", "ttl"),
+        ("etcd://h1:2379?timeout=0s", "zero"),
+        (
+            "etcd://h1:2379?size=3",
+            "unknown query parameter \"size\"; supported: ttl, timeout",
+        ),
+        ("etcd://h1:2379#frag", "fragment"),
     ];
     for (url, expected) in cases {
         let reason = malformed_reason(url);

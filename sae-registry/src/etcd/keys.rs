@@ -1,0 +1,39 @@
+//! The key layout in etcd, version 1.
+//!
+//! ```text
+//! /sae/v1/services/{service}/{instance id}  =  Instance::to_json()
+//! ```
+//!
+//! One key per instance, so a registration is one `put` with a lease and a
+//! service is one prefix to list and watch. The `v1` segment versions the
+//! layout: a later layout lives under another prefix and both can run side
+//! by side during an upgrade. Neither service names nor instance ids contain
+//! `/`, so a key splits unambiguously.
+
+use sae_core::{InstanceId, ServiceName};
+
+/// The prefix under which every sae instance is stored.
+pub const KEY_PREFIX: &str = "/sae/v1/services/";
+
+/// The prefix of one service's keys, ending with `/`.
+pub(super) fn service_prefix(service: &ServiceName) -> String {
+    format!("{KEY_PREFIX}{}/", service.as_str())
+}
+
+/// The key of one instance.
+pub(super) fn instance_key(service: &ServiceName, id: &InstanceId) -> String {
+    format!("{KEY_PREFIX}{}/{}", service.as_str(), id.as_str())
+}
+
+/// The instance id a key of `service_prefix` names, or `None` for a key that
+/// is not an instance key of that service.
+pub(super) fn instance_id(service_prefix: &str, key: &[u8]) -> Option<InstanceId> {
+    let rest = key.strip_prefix(service_prefix.as_bytes())?;
+    let rest = std::str::from_utf8(rest).ok()?;
+    InstanceId::new(rest).ok()
+}
+
+/// A key for log messages, lossily decoded.
+pub(super) fn display(key: &[u8]) -> String {
+    String::from_utf8_lossy(key).into_owned()
+}

@@ -1,0 +1,291 @@
+//! [`EtcdRegistry`]: the distributed registry on etcd v3 (feature `etcd`).
+//!
+//! # Why etcd
+//!
+//! The embedded [`MemoryRegistry`](crate::MemoryRegistry) serves one
+//! process. Services on many machines need a registry that is itself
+//! replicated and survives the loss of a node; etcd is the one Kubernetes,
+//! Kratos, go-zero and Kitex use. It gives exactly the three things a
+//! registry needs: leases (an entry vanishes when its owner stops renewing),
+//! a global revision on every change, and watches that resume from a revision.
+//!
+//! # Layout
+//!
+//! One key per instance, `/sae/v1/services/{service}/{instance id}`
+//! ([`KEY_PREFIX`]), whose value is [`Instance::to_json`]. The `v1` segment
+//! versions the layout.
+//!
+//! # Behaviour
+//!
+//! - **Register**: grant a lease (TTL default [`EtcdOptions::DEFAULT_TTL`],
+//!   whole seconds), put the key with it, renew it every TTL/3 in the
+//!   background. [`Registered::revision`](sae_core::Registered) is the key's
+//!   mod revision, and watch events carry etcd revisions.
+//! - **Deregister** deletes the key (only if it still belongs to this
+//!   registration) and revokes the lease. **Dropping** the
+//!   [`Registration`] stops the renewals: the key expires one TTL later, as
+//!   when the process is killed.
+//! - **Lease lost**: when etcd says the lease is gone (it expired during a
+//!   partition longer than the TTL), [`Registration::lost`] resolves and the
+//!   [`Registrar`](crate::Registrar) registers again. An etcd restart or a
+//!   leader change does not lose leases: etcd extends them.
+//! - **Watch**: list at revision R, then watch from R + 1, so nothing is lost
+//!   or repeated in between; on a broken stream, reconnect with backoff and
+//!   resume after the last delivered revision; when that was compacted, list
+//!   again and send a new snapshot. Malformed values are skipped with a
+//!   warning naming the key. etcd reports a lease expiry as a plain delete,
+//!   so every removal has [`RemovalReason::Deregistered`](sae_core::RemovalReason).
+//! - **Errors**: calls are retried on transient errors (no leader, member
+//!   gone) until [`EtcdOptions::request_timeout`], then fail with
+//!   [`Error::Registry`] or [`Error::RegistryTimeout`] for backend `"etcd"`.
+//!   The client connects lazily, on the first call, so
+//!   [`from_url`](crate::from_url) needs no etcd; [`EtcdRegistry::connect`]
+//!   checks at once.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use sae_core::{Instance, Registry};
+//! use sae_registry::etcd::{EtcdOptions, EtcdRegistry};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), sae_core::Error> {
+//! let options = EtcdOptions::default().ttl(Duration::from_secs(5));
+//! let registry = EtcdRegistry::connect(["10.0.0.1:2379", "10.0.0.2:2379"], options).await?;
+//! let registration = registry.register(Instance::builder("orders").build()?).await?;
+//! registration.deregister().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod keys;
+mod lease;
+mod options;
+mod rpc;
+#[cfg(test)]
+mod test_cluster;
+#[cfg(test)]
+mod tests;
+mod watch;
+
+use std::fmt;
+use std::sync::Arc;
+
+use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
+use sae_core::{
+    BoxFuture, Error, Instance, InstanceId, Registered, Registration, Registry, ServiceName,
+    Snapshot, WatchEvent, WatchStream,
+};
+use tokio::sync::OnceCell;
+use tokio_stream::wrappers::ReceiverStream;
+
+pub use keys::KEY_PREFIX;
+pub use options::EtcdOptions;
+
+use lease::EtcdLease;
+use rpc::{BACKEND, retried, revision};
+use watch::ServiceWatch;
+
+/// The registry on etcd v3. Cheap to clone; clones share one connection.
+/// See the [module docs](self).
+#[derive(Clone)]
+pub struct EtcdRegistry {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    endpoints: Vec<String>,
+    options: EtcdOptions,
+    client: OnceCell<Client>,
+    /// Never sent on; dropped with the registry, which ends every watch task.
+    _closed: tokio::sync::watch::Sender<()>,
+    closed_rx: tokio::sync::watch::Receiver<()>,
+}
+
+impl EtcdRegistry {
+    /// A registry on the etcd cluster at `endpoints` (`host:port`, or
+    /// `http://host:port`) that connects on its first call.
+    pub fn lazy<E>(endpoints: impl IntoIterator<Item = E>, options: EtcdOptions) -> Self
+    where
+        E: Into<String>,
+    {
+        let (closed, closed_rx) = tokio::sync::watch::channel(());
+        EtcdRegistry {
+            shared: Arc::new(Shared {
+                endpoints: endpoints.into_iter().map(Into::into).collect(),
+                options,
+                client: OnceCell::new(),
+                _closed: closed,
+                closed_rx,
+            }),
+        }
+    }
+
+    /// Connects to the etcd cluster at `endpoints` and checks that it
+    /// answers within [`EtcdOptions::connect_timeout`].
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Registry`] naming the endpoints and the last error when no
+    /// endpoint answered in time, or when `endpoints` is empty or malformed.
+    pub async fn connect<E>(
+        endpoints: impl IntoIterator<Item = E>,
+        options: EtcdOptions,
+    ) -> Result<Self, Error>
+    where
+        E: Into<String>,
+    {
+        let registry = Self::lazy(endpoints, options);
+        registry.client().await?;
+        Ok(registry)
+    }
+
+    /// The endpoints this registry talks to.
+    pub fn endpoints(&self) -> &[String] {
+        &self.shared.endpoints
+    }
+
+    /// The options this registry was opened with.
+    pub fn options(&self) -> &EtcdOptions {
+        &self.shared.options
+    }
+
+    /// The client, connected and checked on first use.
+    async fn client(&self) -> Result<&Client, Error> {
+        let shared = &self.shared;
+        shared
+            .client
+            .get_or_try_init(|| open_client(&shared.endpoints, &shared.options))
+            .await
+    }
+}
+
+/// Builds the client and waits until some endpoint answers a read.
+async fn open_client(endpoints: &[String], options: &EtcdOptions) -> Result<Client, Error> {
+    if endpoints.is_empty() {
+        return Err(Error::registry(BACKEND, "no endpoints given"));
+    }
+    let connect_options = ConnectOptions::new()
+        .with_connect_timeout(options.connect_timeout)
+        // A watch or keep-alive on a member cut off from its cluster would
+        // otherwise hang silently; with this, etcd fails it and we move on.
+        .with_require_leader(true);
+    let client = Client::connect(endpoints, Some(connect_options))
+        .await
+        .map_err(|error| {
+            Error::registry(
+                BACKEND,
+                format!("cannot use endpoints {endpoints:?}: {error}"),
+            )
+        })?;
+    // The channel connects lazily; one read proves a member with a leader answers.
+    retried(
+        &client,
+        "connect",
+        options.connect_timeout,
+        |mut client| async move {
+            client
+                .get(
+                    KEY_PREFIX,
+                    Some(GetOptions::new().with_prefix().with_count_only()),
+                )
+                .await
+        },
+    )
+    .await
+    .map_err(|error| Error::registry(BACKEND, format!("endpoints {endpoints:?}: {error}")))?;
+    Ok(client)
+}
+
+impl fmt::Debug for EtcdRegistry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EtcdRegistry")
+            .field("endpoints", &self.shared.endpoints)
+            .field("ttl", &self.shared.options.ttl)
+            .field("connected", &self.shared.client.initialized())
+            .finish()
+    }
+}
+
+impl Registry for EtcdRegistry {
+    fn backend(&self) -> &'static str {
+        BACKEND
+    }
+
+    fn register(&self, instance: Instance) -> BoxFuture<'_, Result<Registration, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let options = &self.shared.options;
+            let bound = options.request_timeout;
+            let ttl_secs = options.ttl_secs();
+            let grant = retried(client, "grant lease", bound, |mut client| async move {
+                client.lease_grant(ttl_secs, None).await
+            })
+            .await?;
+            // etcd may raise a TTL below its minimum; renew on what it granted.
+            let granted = std::time::Duration::from_secs(grant.ttl().max(1).unsigned_abs());
+            let lease_id = grant.id();
+            let key = keys::instance_key(instance.service(), instance.id());
+            let value = instance.to_json();
+            let put = retried(client, "register", bound, |mut client| {
+                let (key, value) = (key.clone(), value.clone());
+                async move {
+                    client
+                        .put(key, value, Some(PutOptions::new().with_lease(lease_id)))
+                        .await
+                }
+            })
+            .await?;
+            let at = put.header().map_or(0, |header| header.revision());
+            let entry = Registered {
+                instance,
+                revision: revision(at),
+            };
+            let lease = EtcdLease::start(client.clone(), key, lease_id, granted, bound);
+            Ok(Registration::new(entry, Box::new(lease)))
+        })
+    }
+
+    fn deregister<'a>(
+        &'a self,
+        service: &'a ServiceName,
+        id: &'a InstanceId,
+    ) -> BoxFuture<'a, Result<(), Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let key = keys::instance_key(service, id);
+            let bound = self.shared.options.request_timeout;
+            retried(client, "deregister", bound, |mut client| {
+                let key = key.clone();
+                async move { client.delete(key, None).await }
+            })
+            .await?;
+            Ok(())
+        })
+    }
+
+    fn list<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<Snapshot, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let bound = self.shared.options.request_timeout;
+            retried(client, "list", bound, |mut client| async move {
+                watch::list(&mut client, service).await
+            })
+            .await
+        })
+    }
+
+    fn watch<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<WatchStream, Error>> {
+        Box::pin(async move {
+            let snapshot = self.list(service).await?;
+            let client = self.client().await?.clone();
+            let (sender, receiver) = ServiceWatch::channel();
+            let follower = ServiceWatch::new(client, service.clone(), &snapshot, sender.clone());
+            // The channel is empty and owned here: the snapshot always fits.
+            let _ = sender.try_send(WatchEvent::Snapshot(snapshot));
+            tokio::spawn(follower.run(self.shared.closed_rx.clone()));
+            Ok(Box::pin(ReceiverStream::new(receiver)) as WatchStream)
+        })
+    }
+}
