@@ -28,6 +28,8 @@ pub struct Behaviour {
 pub struct RunningProvider {
     /// Its instance id.
     pub id: InstanceId,
+    /// The address it serves on.
+    pub addr: std::net::SocketAddr,
     admin: std::net::SocketAddr,
     draining_at: Arc<Mutex<Option<Instant>>>,
     serve: JoinHandle<Result<ServeReport, sae::core::Error>>,
@@ -81,6 +83,9 @@ impl Fleet {
         }
         let instance = instance.build()?;
         let id = instance.id().clone();
+        let addr = listener
+            .local_addr()
+            .map_err(|e| sae::core::Error::io("reading the provider address", e))?;
         let mut builder = Provider::builder(instance, self.registry.clone())
             .admin_listener(admin)
             .handle_signals(false)
@@ -127,6 +132,7 @@ impl Fleet {
         }
         Ok(RunningProvider {
             id,
+            addr,
             admin: admin_addr,
             draining_at,
             serve,

@@ -42,8 +42,14 @@ struct Shared {
     first_errors: Mutex<Vec<String>>,
 }
 
-/// Sends `rate` requests per second for `duration` through `client`.
-pub async fn run(client: Client<Full<Bytes>>, rate: u32, duration: Duration) -> LoadResult {
+/// Sends `rate` requests per second for `duration` through `client`,
+/// counting every request it starts in `started`.
+pub async fn run(
+    client: Client<Full<Bytes>>,
+    rate: u32,
+    duration: Duration,
+    started: Arc<AtomicU64>,
+) -> LoadResult {
     let shared = Arc::new(Shared::default());
     let mut tasks = JoinSet::new();
     let start = Instant::now();
@@ -60,7 +66,9 @@ pub async fn run(client: Client<Full<Bytes>>, rate: u32, duration: Duration) -> 
             sent += 1;
             let client = client.clone();
             let shared = shared.clone();
+            let started = started.clone();
             tasks.spawn(async move {
+                started.fetch_add(1, Ordering::SeqCst);
                 let sent_at = Instant::now();
                 let outcome = tokio::time::timeout(REQUEST_TIMEOUT, one_request(client)).await;
                 let latency = scheduled.elapsed();

@@ -1,5 +1,7 @@
 //! One scenario: providers, a consumer under load, and a rolling restart.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -78,7 +80,13 @@ pub async fn run(kind: Kind, args: &Args) -> Result<ScenarioReport, sae::core::E
         let _ = changes.changed().await;
     }
 
-    let load = tokio::spawn(load::run(client.clone(), args.rate, args.duration));
+    let started = Arc::new(AtomicU64::new(0));
+    let load = tokio::spawn(load::run(
+        client.clone(),
+        args.rate,
+        args.duration,
+        started.clone(),
+    ));
 
     // The rolling restart: new instance up and registered, then the old one
     // goes. Spread over the run, with a second of steady load at each end.
@@ -92,13 +100,23 @@ pub async fn run(kind: Kind, args: &Args) -> Result<ScenarioReport, sae::core::E
         tokio::time::sleep_until(start + lead + step * index as u32).await;
         let replacement = fleet.start().await?;
         if kind == Kind::Kill && index == 1 {
+            // In flight at the kill: an abort is not instantaneous (the serve
+            // task, then its connection tasks, are dropped when the scheduler
+            // reaches them), so count the consumer's outstanding requests to
+            // it when the kill began plus every request started until the
+            // kill was over (any of them may have gone to it).
             let pending = client
                 .endpoints()
                 .iter()
                 .find(|e| e.id == provider.id)
                 .map_or(0, |e| u64::from(e.pending));
+            let kill_began = started.load(Ordering::SeqCst);
+            let port = provider.addr;
             provider.kill().await;
-            in_flight_at_kill = Some(pending);
+            // A refused connect to its port shows the listener is gone.
+            let _ = tokio::net::TcpStream::connect(port).await;
+            let during_kill = started.load(Ordering::SeqCst) - kill_began;
+            in_flight_at_kill = Some(pending + during_kill);
         } else {
             stops.push(tokio::spawn(provider.stop()));
         }

@@ -79,10 +79,8 @@ where
                     request = unsent;
                     // A reused connection may just have gone stale (the peer closed
                     // an idle keep-alive); only a fresh one says the endpoint is bad.
-                    if !reused {
-                        if shared.config.eject_on_connect_failure {
-                            shared.balancer.eject(&endpoint);
-                        }
+                    if !reused && shared.config.eject_on_connect_failure {
+                        shared.balancer.eject(&endpoint);
                     }
                     last_error = Some(connect_error(
                         &shared,
