@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use parking_lot::Mutex;
-use sae::core::{Instance, InstanceId, Phase, Registry};
+use sae::core::{Instance, InstanceId, Registry};
 use sae::governance::server::{Provider, ServeReport};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -31,7 +30,6 @@ pub struct RunningProvider {
     /// The address it serves on.
     pub addr: std::net::SocketAddr,
     admin: std::net::SocketAddr,
-    draining_at: Arc<Mutex<Option<Instant>>>,
     serve: JoinHandle<Result<ServeReport, sae::core::Error>>,
 }
 
@@ -41,8 +39,9 @@ pub struct Stopped {
     pub id: InstanceId,
     /// From the preStop call until the provider's serve call returned.
     pub stop_time: Duration,
-    /// When it entered Draining.
-    pub draining_at: Option<Instant>,
+    /// When the preStop call was sent: the provider enters Draining on it,
+    /// so awareness measured from here is an upper bound.
+    pub prestop_at: Instant,
 }
 
 /// The response header through which the demo's providers say who answered.
@@ -95,13 +94,6 @@ impl Fleet {
         }
         let provider = builder.build()?;
 
-        let draining_at = Arc::new(Mutex::new(None));
-        let lifecycle = provider.lifecycle();
-        let draining = draining_at.clone();
-        tokio::spawn(async move {
-            lifecycle.reached(Phase::Draining).await;
-            *draining.lock() = Some(Instant::now());
-        });
         let work = self.behaviour.work;
         let served_by = [(SERVED_BY, id.to_string())];
         let app = Router::new().route(
@@ -134,7 +126,6 @@ impl Fleet {
             id,
             addr,
             admin: admin_addr,
-            draining_at,
             serve,
         })
     }
@@ -155,11 +146,10 @@ impl RunningProvider {
             Err(error) => eprintln!("provider {} panicked: {error}", provider.id),
         }
         let stop_time = started.elapsed();
-        let draining_at = *provider.draining_at.lock();
         Stopped {
             id: provider.id,
             stop_time,
-            draining_at,
+            prestop_at: started,
         }
     }
 

@@ -134,18 +134,13 @@ pub async fn run(kind: Kind, args: &Args) -> Result<ScenarioReport, sae::core::E
     for stop in stops {
         let stopped = stop.await.expect("a stop task panicked");
         report.stop_times.push(stopped.stop_time);
-        // Offline awareness: from Draining to the consumer's last new request
-        // to that instance (zero when it sent none after).
-        if let (Some(draining), Some(last)) = (
-            stopped.draining_at,
-            result.last_sent.get(stopped.id.as_str()),
-        ) {
-            report
-                .awareness
-                .push(last.saturating_duration_since(draining));
-        } else {
-            report.awareness.push(Duration::ZERO);
-        }
+        // Offline awareness: from the preStop call (which starts Draining)
+        // to the consumer's last new request to that instance; zero when it
+        // sent none after.
+        let last = result.last_sent.get(stopped.id.as_str());
+        report.awareness.push(last.map_or(Duration::ZERO, |last| {
+            last.saturating_duration_since(stopped.prestop_at)
+        }));
     }
     // The run is over: the replacements go too (abruptly; nobody is calling).
     for provider in replacements {
