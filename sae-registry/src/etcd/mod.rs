@@ -63,8 +63,8 @@ mod keys;
 mod lease;
 mod options;
 mod rpc;
-#[cfg(test)]
-mod test_cluster;
+#[cfg(any(test, feature = "etcd-test-util"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 mod watch;

@@ -1,20 +1,44 @@
-//! Test support: real etcd processes on free loopback ports.
+//! Test support: real etcd processes on free loopback ports (feature
+//! `etcd-test-util`, and this crate's own tests).
 //!
-//! Each node runs `etcd` (found on `PATH` or at `/usr/bin/etcd`) with its
-//! data in a fresh temporary directory. Nodes are killed and their
-//! directories removed on `Drop`, so a failing or panicking test leaves
-//! nothing running. Readiness is polled through a client, never slept for.
+//! Tests of sae on etcd start their own etcd: nothing must be running
+//! before, and nothing must be left running after, even when a test fails.
+//! [`EtcdCluster::single`] and [`EtcdCluster::start`] run `etcd` (found on
+//! `PATH` or at `/usr/bin/etcd`; `scripts/setup.sh` installs it) with each
+//! member's data in a fresh temporary directory, and return once every member
+//! answers a read: readiness is polled through a client, never slept for.
+//! Members are killed and their directories removed on `Drop`.
+//!
+//! A member can be killed (SIGKILL) and started again on the same data
+//! directory and ports, to test outages and leader failover:
+//!
+//! ```no_run
+//! use sae_registry::etcd::testing::EtcdCluster;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let mut cluster = EtcdCluster::single().await;
+//! let registry = sae_registry::from_url(&cluster.url()).unwrap();
+//! cluster.process_mut(0).kill();
+//! // ... etcd is down ...
+//! cluster.restart(0).await;
+//! # drop(registry);
+//! # }
+//! ```
+//!
+//! Every function here panics, with etcd's log, when etcd cannot be started
+//! or does not answer: it is meant for tests only.
 
 use std::fs;
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use etcd_client::{Client, GetOptions};
 
-/// How long a node may take to start answering.
+/// How long a member may take to start answering.
 const READY_WITHIN: Duration = Duration::from_secs(15);
 
 /// The etcd binary.
@@ -56,8 +80,8 @@ impl Drop for TempDir {
     }
 }
 
-/// One etcd member.
-pub(crate) struct EtcdNode {
+/// One etcd member process. Killed (SIGKILL) on drop.
+pub struct EtcdProcess {
     name: String,
     client_port: u16,
     peer_port: u16,
@@ -66,21 +90,31 @@ pub(crate) struct EtcdNode {
     process: Option<Child>,
 }
 
-impl EtcdNode {
-    /// `host:port` of the client listener.
-    pub(crate) fn endpoint(&self) -> String {
+impl EtcdProcess {
+    /// `127.0.0.1:PORT` of the client listener; the same across restarts.
+    pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// Whether the process was started and not killed since.
+    pub fn is_running(&self) -> bool {
+        self.process.is_some()
     }
 
     fn peer_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.peer_port)
     }
 
-    /// Starts (or restarts, with the same data) the process.
-    pub(crate) fn start(&mut self) {
+    /// Starts the process, or restarts it with the data and ports it had.
+    /// Returns at once; [`EtcdCluster::wait_ready`] waits until it answers.
+    ///
+    /// # Panics
+    ///
+    /// When it is already running or the binary cannot be run.
+    pub fn start(&mut self) {
         assert!(self.process.is_none(), "{} is already running", self.name);
         let data_dir = self.dir.0.join("data");
-        let log = fs::File::create(self.dir.0.join("etcd.log")).expect("create etcd log");
+        let log = fs::File::create(self.log_path()).expect("create etcd log");
         let client_url = format!("http://{}", self.endpoint());
         let child = Command::new(etcd_binary())
             .args(["--name", &self.name])
@@ -102,50 +136,64 @@ impl EtcdNode {
             .spawn()
             .unwrap_or_else(|e| {
                 panic!(
-                    "cannot start {}: {e}; install etcd (apt-get install etcd-server) or run scripts/test.sh",
+                    "cannot start {}: {e}; install etcd (apt-get install etcd-server) or run scripts/setup.sh",
                     etcd_binary().display()
                 )
             });
         self.process = Some(child);
     }
 
-    /// Kills the process (SIGKILL) and waits for it; the data stays.
-    pub(crate) fn kill(&mut self) {
+    /// Kills the process (SIGKILL) and waits for it to exit; the data stays.
+    /// Does nothing when it is not running.
+    pub fn kill(&mut self) {
         if let Some(mut child) = self.process.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// The log, for failure messages.
-    pub(crate) fn log(&self) -> String {
-        fs::read_to_string(self.dir.0.join("etcd.log")).unwrap_or_default()
+    /// The process's log (of its latest start), for failure messages.
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
     fn log_path(&self) -> PathBuf {
         self.dir.0.join("etcd.log")
     }
+
+    fn dir(&self) -> &Path {
+        &self.dir.0
+    }
 }
 
-impl Drop for EtcdNode {
+impl Drop for EtcdProcess {
     fn drop(&mut self) {
         self.kill();
     }
 }
 
-/// A cluster of one or more members on loopback ports.
-pub(crate) struct EtcdCluster {
-    pub(crate) nodes: Vec<EtcdNode>,
+/// A cluster of one or more members on loopback ports; every member is
+/// killed and its data removed on drop.
+pub struct EtcdCluster {
+    processes: Vec<EtcdProcess>,
 }
 
 impl EtcdCluster {
     /// Starts a one-member cluster and waits until it answers.
-    pub(crate) async fn single() -> EtcdCluster {
+    ///
+    /// # Panics
+    ///
+    /// When etcd cannot be started or does not answer within 15 s.
+    pub async fn single() -> EtcdCluster {
         Self::start(1).await
     }
 
     /// Starts `size` members and waits until every one answers.
-    pub(crate) async fn start(size: usize) -> EtcdCluster {
+    ///
+    /// # Panics
+    ///
+    /// When etcd cannot be started or a member does not answer within 15 s.
+    pub async fn start(size: usize) -> EtcdCluster {
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
         let initial_cluster = ports
             .iter()
@@ -153,10 +201,10 @@ impl EtcdCluster {
             .map(|(i, (_, peer))| format!("n{i}=http://127.0.0.1:{peer}"))
             .collect::<Vec<_>>()
             .join(",");
-        let mut nodes: Vec<EtcdNode> = ports
+        let mut processes: Vec<EtcdProcess> = ports
             .into_iter()
             .enumerate()
-            .map(|(i, (client_port, peer_port))| EtcdNode {
+            .map(|(i, (client_port, peer_port))| EtcdProcess {
                 name: format!("n{i}"),
                 client_port,
                 peer_port,
@@ -165,29 +213,68 @@ impl EtcdCluster {
                 process: None,
             })
             .collect();
-        for node in &mut nodes {
-            node.start();
+        for process in &mut processes {
+            process.start();
         }
-        let cluster = EtcdCluster { nodes };
+        let cluster = EtcdCluster { processes };
         for index in 0..size {
             cluster.wait_ready(index).await;
         }
         cluster
     }
 
-    /// Every member's endpoint.
-    pub(crate) fn endpoints(&self) -> Vec<String> {
-        self.nodes.iter().map(EtcdNode::endpoint).collect()
+    /// Every member's endpoint, `127.0.0.1:PORT`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.processes.iter().map(EtcdProcess::endpoint).collect()
+    }
+
+    /// The registry URL of the whole cluster, `etcd://127.0.0.1:P1,…`, for
+    /// [`from_url`](crate::from_url).
+    pub fn url(&self) -> String {
+        format!("etcd://{}", self.endpoints().join(","))
+    }
+
+    /// Member `index`.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such member.
+    pub fn process(&self, index: usize) -> &EtcdProcess {
+        &self.processes[index]
+    }
+
+    /// Member `index`, to kill or start it.
+    ///
+    /// # Panics
+    ///
+    /// When there is no such member.
+    pub fn process_mut(&mut self, index: usize) -> &mut EtcdProcess {
+        &mut self.processes[index]
+    }
+
+    /// Starts member `index` again on its data and ports, and waits until
+    /// it answers.
+    ///
+    /// # Panics
+    ///
+    /// When it is running, or does not answer within 15 s.
+    pub async fn restart(&mut self, index: usize) {
+        self.processes[index].start();
+        self.wait_ready(index).await;
     }
 
     /// Polls member `index` until it serves a linearizable read.
-    pub(crate) async fn wait_ready(&self, index: usize) {
-        let node = &self.nodes[index];
+    ///
+    /// # Panics
+    ///
+    /// When it does not within 15 s; the message carries its log.
+    pub async fn wait_ready(&self, index: usize) {
+        let process = &self.processes[index];
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
             if let Ok(Ok(mut client)) = tokio::time::timeout(
                 Duration::from_secs(1),
-                Client::connect([node.endpoint()], None),
+                Client::connect([process.endpoint()], None),
             )
             .await
             {
@@ -198,24 +285,28 @@ impl EtcdCluster {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "etcd {} did not answer within {READY_WITHIN:?}; log {}:\n{}",
-                node.name,
-                node.log_path().display(),
-                node.log()
+                "etcd {} did not answer within {READY_WITHIN:?}; log in {}:\n{}",
+                process.name,
+                process.dir().display(),
+                process.log()
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
     /// The index of the current leader, asked of every running member.
-    pub(crate) async fn leader(&self) -> usize {
+    ///
+    /// # Panics
+    ///
+    /// When no member reports itself leader within 15 s.
+    pub async fn leader(&self) -> usize {
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         loop {
-            for (index, node) in self.nodes.iter().enumerate() {
-                if node.process.is_none() {
+            for (index, process) in self.processes.iter().enumerate() {
+                if !process.is_running() {
                     continue;
                 }
-                let Ok(mut client) = Client::connect([node.endpoint()], None).await else {
+                let Ok(mut client) = Client::connect([process.endpoint()], None).await else {
                     continue;
                 };
                 if let Ok(Ok(status)) =
@@ -235,8 +326,13 @@ impl EtcdCluster {
         }
     }
 
-    /// A raw client on every member, for set-up the registry does not do.
-    pub(crate) async fn raw_client(&self) -> Client {
+    /// A raw `etcd_client::Client` on every member, for set-up and faults
+    /// the registry does not do (bad values, compaction, revoking leases).
+    ///
+    /// # Panics
+    ///
+    /// When no member can be reached.
+    pub async fn raw_client(&self) -> Client {
         Client::connect(self.endpoints(), None)
             .await
             .expect("raw etcd client")
