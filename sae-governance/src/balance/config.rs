@@ -17,6 +17,22 @@ pub struct BalanceConfig {
     pub eject_base: Duration,
     /// Longest connect-failure ejection (default 30 s).
     pub eject_max: Duration,
+    /// What a request in a lane does when the lane has no available
+    /// endpoint (default [`LaneFallback::Base`]).
+    pub lane_fallback: LaneFallback,
+}
+
+/// What a request in lane L does when L has no available endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LaneFallback {
+    /// Go to a base (untagged) endpoint, still carrying L downstream
+    /// (Dubbo's TagRouter and MSE's default).
+    #[default]
+    Base,
+    /// Fail with [`sae_core::Error::NoInstanceInLane`] once the wait bound
+    /// passes (Dubbo's `dubbo.force.tag`): for services whose lane version
+    /// must never be replaced by the base one.
+    Strict,
 }
 
 impl Default for BalanceConfig {
@@ -27,6 +43,7 @@ impl Default for BalanceConfig {
             slow_start_min_factor: 0.1,
             eject_base: Duration::from_secs(3),
             eject_max: Duration::from_secs(30),
+            lane_fallback: LaneFallback::Base,
         }
     }
 }

@@ -20,7 +20,12 @@
 //!   no lock and no O(n) work per request. The cost is divided by the
 //!   effective weight `weight × max(0.1, (t / window)^(1 / aggression))`
 //!   (Envoy slow start; `t` since the instance's start time);
-//! - lanes as index subsets of the same snapshot (base = untagged).
+//! - lanes as index subsets of the same snapshot (base = untagged): a lane
+//!   pick is one hash-map lookup of the lane, then the same two-choice pick
+//!   inside the subset, so eviction, ejection, load and warm-up apply in
+//!   every lane. With none available in the lane, a pick falls back to base
+//!   ([`LaneFallback::Base`], the default) or, for a strict service
+//!   ([`LaneFallback::Strict`]), fails with [`Error::NoInstanceInLane`].
 //!
 //! # Health
 //!
@@ -39,6 +44,8 @@
 
 mod config;
 mod endpoint;
+#[cfg(test)]
+mod lane_tests;
 mod members;
 mod set;
 #[cfg(test)]
@@ -54,7 +61,7 @@ use sae_core::{Error, Lane, Registered, ServiceName, WatchEvent};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-pub use config::{BalanceConfig, BalanceStats};
+pub use config::{BalanceConfig, BalanceStats, LaneFallback};
 pub use endpoint::{Endpoint, InFlight};
 pub use set::Unavailable;
 
@@ -180,21 +187,27 @@ impl<T> Balancer<T> {
     }
 
     /// Picks an endpoint for a request in `lane` (`None` = base): in the lane
-    /// when it has an available endpoint, else among base endpoints.
+    /// when it has an available endpoint, else among base endpoints unless
+    /// the service is strict ([`LaneFallback::Strict`]). A request with no
+    /// lane only ever gets a base endpoint.
     pub fn pick(&self, lane: Option<&Lane>) -> Result<Arc<Endpoint<T>>, Unavailable> {
-        self.inner.set.load().pick(lane, Instant::now())
+        self.inner
+            .set
+            .load()
+            .pick(lane, self.inner.config.lane_fallback, Instant::now())
     }
 
     /// Picks an endpoint, waiting up to `wait` for one to become available
     /// (woken by discovery changes and ejection expiry), then failing with
-    /// [`Error::NoAvailableInstance`].
+    /// [`Error::NoAvailableInstance`] ([`Error::NoInstanceInLane`] for a
+    /// request in a lane of a strict service).
     pub async fn ready(
         &self,
         lane: Option<&Lane>,
         wait: Duration,
     ) -> Result<Arc<Endpoint<T>>, Error> {
         let started = Instant::now();
-        if let Ok(endpoint) = self.inner.set.load().pick(lane, started) {
+        if let Ok(endpoint) = self.pick(lane) {
             return Ok(endpoint);
         }
         let deadline = started + wait;
@@ -207,6 +220,14 @@ impl<T> Balancer<T> {
                 Err(unavailable) => unavailable,
             };
             if Instant::now() >= deadline {
+                if let Some(lane) = lane
+                    && self.inner.config.lane_fallback == LaneFallback::Strict
+                {
+                    return Err(Error::NoInstanceInLane {
+                        service: self.inner.service.to_string(),
+                        lane: lane.to_string(),
+                    });
+                }
                 return Err(Error::NoAvailableInstance {
                     service: self.inner.service.to_string(),
                     waited: wait,
@@ -245,7 +266,7 @@ impl<T> Balancer<T> {
         let config = &self.inner.config;
         let until = endpoint.eject(config.eject_base, config.eject_max);
         self.inner.ejections.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(service = %self.inner.service, id = %endpoint.id(), addr = %endpoint.addr(), until = ?until, "ejected after connect failure");
+        tracing::info!(name: "sae.connect_ejection", service = %self.inner.service, instance = %endpoint.id(), addr = %endpoint.addr(), until = ?until, "ejected after connect failure");
     }
 
     /// The routable endpoints (not evicted; ejected ones included).

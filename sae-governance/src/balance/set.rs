@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sae_core::Lane;
 use tokio::time::Instant;
 
-use super::Endpoint;
+use super::{Endpoint, LaneFallback};
 
 /// Why no endpoint could be picked right now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,10 +54,12 @@ impl<T> EndpointSet<T> {
         }
     }
 
-    /// Picks in `lane` when it has an available endpoint, else in base.
+    /// Picks in `lane` when it has an available endpoint, else in base
+    /// (unless `fallback` is strict). One hash lookup, then O(1).
     pub(super) fn pick(
         &self,
         lane: Option<&Lane>,
+        fallback: LaneFallback,
         now: Instant,
     ) -> Result<Arc<Endpoint<T>>, Unavailable> {
         let in_lane = match lane.and_then(|lane| self.lanes.get(lane)) {
@@ -67,6 +69,9 @@ impl<T> EndpointSet<T> {
             },
             None => None,
         };
+        if lane.is_some() && fallback == LaneFallback::Strict {
+            return Err(in_lane.unwrap_or(Unavailable { retry_at: None }));
+        }
         self.pick_in(&self.base, now).map_err(|base| Unavailable {
             retry_at: earliest(base.retry_at, in_lane.and_then(|u| u.retry_at)),
         })

@@ -11,7 +11,7 @@ use sae_core::{BoxError, Error, Registry, ServiceName};
 
 use super::pool::{ConnPool, PoolSettings, Protocol};
 use super::{Client, ClientConfig, Shared};
-use crate::balance::{BalanceConfig, Balancer};
+use crate::balance::{BalanceConfig, Balancer, LaneFallback};
 use crate::discovery::{self, DiscoveryMode};
 
 /// Default bound on waiting for an available instance.
@@ -32,6 +32,7 @@ pub struct ClientBuilder {
     registry: Arc<dyn Registry>,
     discovery: DiscoveryMode,
     balance: BalanceConfig,
+    lane_fallback: Option<LaneFallback>,
     evict_on_notice: bool,
     wait: Duration,
     connect_timeout: Duration,
@@ -47,6 +48,7 @@ impl ClientBuilder {
             registry,
             discovery: DiscoveryMode::Watch,
             balance: BalanceConfig::default(),
+            lane_fallback: None,
             evict_on_notice: true,
             wait: DEFAULT_WAIT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -65,6 +67,16 @@ impl ClientBuilder {
     /// Balancer tunables.
     pub fn balance(mut self, config: BalanceConfig) -> Self {
         self.balance = config;
+        self
+    }
+
+    /// What a request in a lane does when this service has no available
+    /// instance in it: go to base ([`LaneFallback::Base`], the default) or,
+    /// for a service whose lane version must never be replaced by base,
+    /// fail with [`Error::NoInstanceInLane`] ([`LaneFallback::Strict`]).
+    /// Takes precedence over the field of [`BalanceConfig`].
+    pub fn lane_fallback(mut self, fallback: LaneFallback) -> Self {
+        self.lane_fallback = Some(fallback);
         self
     }
 
@@ -156,7 +168,11 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             max_idle: self.max_idle,
         };
-        let balancer = Balancer::new(service, self.balance, move |entry| {
+        let mut balance = self.balance;
+        if let Some(fallback) = self.lane_fallback {
+            balance.lane_fallback = fallback;
+        }
+        let balancer = Balancer::new(service, balance, move |entry| {
             ConnPool::new(entry.instance.addr(), settings)
         });
         let discovery = discovery::spawn(self.registry, balancer.clone(), self.discovery);

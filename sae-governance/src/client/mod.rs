@@ -6,9 +6,14 @@
 //! 1. discovery ([`crate::discovery`]) keeps the [`Balancer`] current in a
 //!    background task, whether or not requests flow;
 //! 2. each request picks an endpoint (power of two choices over peak-EWMA
-//!    load, weighted by warm-up; in the request's lane when its
-//!    [`sae_core::RequestContext`] names one, else base), waiting up to a
-//!    bound when none is available;
+//!    load, weighted by warm-up) in the request's lane, waiting up to a
+//!    bound when none is available. The lane is the one of the
+//!    [`sae_core::RequestContext`] in the request's extensions, else the
+//!    lane of the request being served ([`crate::lane::current`]); it is
+//!    written on the request as `x-sae-tag` and the `sae-tag` baggage member
+//!    (see [`crate::lane`]); with no instance in the lane the request goes
+//!    to base, or fails for a strict service
+//!    ([`ClientBuilder::lane_fallback`]);
 //! 3. it connects (or reuses a pooled connection) and only then sends, so a
 //!    connect failure leaves the request unsent: that endpoint is ejected and
 //!    the same request goes to another one. A failure after the request was
@@ -225,7 +230,13 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> ResponseFuture {
-        ResponseFuture::new(Box::pin(send::send(Arc::clone(&self.shared), request)))
+    fn call(&mut self, mut request: Request<B>) -> ResponseFuture {
+        // Read here, in the caller's task, where the server layer's lane scope is.
+        let lane = crate::lane::outbound::prepare(&mut request);
+        ResponseFuture::new(Box::pin(send::send(
+            Arc::clone(&self.shared),
+            request,
+            lane,
+        )))
     }
 }

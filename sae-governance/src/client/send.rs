@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::uri::{PathAndQuery, Scheme};
 use http::{Request, Response, Uri, Version, header};
 use hyper::body::{Body, Incoming};
-use sae_core::{BoxError, Error, RequestContext, wire};
+use sae_core::{BoxError, Error, Lane, wire};
 
 use super::Shared;
 use super::pool::{Conn, ConnPool, Protocol};
@@ -17,13 +17,12 @@ use crate::balance::Endpoint;
 pub(super) async fn send<B>(
     shared: Arc<Shared<B>>,
     mut request: Request<B>,
+    lane: Option<Lane>,
 ) -> Result<Response<Incoming>, Error>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let lane = RequestContext::from_extensions(request.extensions())
-        .and_then(|context| context.lane.clone());
     let path = request
         .uri()
         .path_and_query()
@@ -34,11 +33,19 @@ where
     for attempt in 0..shared.config.connect_attempts {
         if attempt > 0 {
             shared.retries.fetch_add(1, Ordering::Relaxed);
+            // Event names are read by sae-trace (`sae_trace::events`); plain tracing here.
+            tracing::info!(name: "sae.retry", service = %shared.balancer.service(), attempt, "connect failed; sending to another endpoint");
         }
         let endpoint = shared
             .balancer
             .ready(lane.as_ref(), shared.config.wait)
             .await?;
+        tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
+        if let Some(lane) = &lane
+            && endpoint.lane() != Some(lane)
+        {
+            tracing::info!(name: "sae.lane_fallback", service = %shared.balancer.service(), lane = %lane, instance = %endpoint.id(), "no instance in the lane; using a base instance");
+        }
         let pool = endpoint.state();
         target(
             &mut request,
@@ -64,6 +71,7 @@ where
                 if shared.config.evict_on_notice
                     && response.headers().contains_key(wire::OFFLINE_HEADER)
                 {
+                    tracing::info!(name: "sae.offline_notice", service = %shared.balancer.service(), instance = %endpoint.id(), "offline notice seen; evicting the endpoint");
                     shared.balancer.evict(&endpoint);
                 }
                 if let Conn::Http1(send) = conn

@@ -1,0 +1,34 @@
+//! [`LaneLayer`]: the server side of canary lanes.
+//!
+//! For every request it decides the lane once, at arrival:
+//!
+//! 1. a lane already in the request's [`RequestContext`] (an outer layer
+//!    decided) is kept;
+//! 2. else a valid `x-sae-tag` header, else a valid `sae-tag` baggage member
+//!    ([`extract`](super::extract); malformed values are ignored with a debug
+//!    event, never rejected);
+//! 3. else the ingress [`LaneRules`](super::LaneRules), if the layer has any;
+//! 4. else none: the base lane.
+//!
+//! It stores the result in the [`RequestContext`] of the request's
+//! extensions (with the caller named by `x-sae-caller`, when valid) and runs
+//! the inner service — its `call` and every poll of its future — inside the
+//! task-local lane scope ([`scope`](super::scope)), so the sae
+//! [`Client`](crate::Client) stamps the lane on every outbound call the
+//! handler makes, with no code in the handler.
+//!
+//! The rules are read once per request from their current snapshot, so a
+//! request keeps the lane (and the rules) it started with when the rules are
+//! swapped while it is in flight.
+
+mod future;
+mod layer;
+mod service;
+#[cfg(test)]
+mod tests;
+
+pub use future::ResponseFuture;
+pub use layer::LaneLayer;
+pub use service::LaneService;
+
+use sae_core::RequestContext;

@@ -1,0 +1,225 @@
+//! [`Call`]: one request in flight through a trace layer, and how it ends.
+//!
+//! The server and client layers, and the gRPC body wrapper that waits for the
+//! trailers, all finish a call the same way: status on the span, error status
+//! by the semantic conventions' rules, one histogram sample, and (client) one
+//! topology sample. A call dropped before it finished counts as cancelled.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Method, StatusCode};
+use opentelemetry::metrics::Histogram;
+use opentelemetry::{KeyValue, StringValue};
+use tracing::Span;
+
+use crate::telemetry::{Inner, RpcName};
+use crate::topology::EdgeStats;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Http,
+    Grpc,
+}
+
+/// How a call ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Outcome {
+    Http(StatusCode),
+    Grpc(i32),
+    /// The inner service or the body failed: no status.
+    Failed,
+    /// Dropped before it finished.
+    Cancelled,
+}
+
+/// gRPC status UNKNOWN: what a response without `grpc-status` means.
+pub(crate) const GRPC_UNKNOWN: i32 = 2;
+
+pub(crate) struct Call {
+    pub(crate) span: Span,
+    telemetry: Arc<Inner>,
+    side: Side,
+    kind: Kind,
+    start: Instant,
+    method: &'static str,
+    route: Option<StringValue>,
+    rpc: Option<RpcName>,
+    edge: Option<Arc<EdgeStats>>,
+    finished: bool,
+}
+
+impl Call {
+    #[allow(clippy::too_many_arguments)] // a plain constructor of a private type
+    pub(crate) fn new(
+        telemetry: Arc<Inner>,
+        side: Side,
+        kind: Kind,
+        start: Instant,
+        span: Span,
+        method: &Method,
+        route: Option<StringValue>,
+        rpc: Option<RpcName>,
+        edge: Option<Arc<EdgeStats>>,
+    ) -> Self {
+        Call {
+            span,
+            telemetry,
+            side,
+            kind,
+            start,
+            method: method_attribute(method),
+            route,
+            rpc,
+            edge,
+            finished: false,
+        }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Finishes the call once; later calls do nothing.
+    pub(crate) fn finish(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
+        let elapsed = self.start.elapsed();
+        let failed = self.failed(outcome);
+        let error_type: Option<&'static str> = match outcome {
+            Outcome::Failed => Some("transport"),
+            Outcome::Cancelled => Some("cancelled"),
+            Outcome::Http(status) if failed => Some(status.canonical_reason().unwrap_or("_OTHER")),
+            Outcome::Grpc(_) if failed => Some("grpc_error"),
+            _ => None,
+        };
+        if !self.span.is_disabled() {
+            match outcome {
+                Outcome::Http(status) => {
+                    self.span
+                        .record("http.response.status_code", status.as_u16());
+                }
+                Outcome::Grpc(code) => {
+                    self.span.record("rpc.grpc.status_code", code);
+                }
+                Outcome::Failed | Outcome::Cancelled => {}
+            }
+            if failed {
+                self.span.record("otel.status_code", "ERROR");
+            }
+            if let Some(error_type) = error_type {
+                self.span.record("error.type", error_type);
+            }
+        }
+        self.record_metric(outcome, error_type);
+        if let Some(edge) = &self.edge {
+            edge.record(elapsed, failed);
+        }
+    }
+
+    fn failed(&self, outcome: Outcome) -> bool {
+        match (outcome, self.side) {
+            (Outcome::Http(status), Side::Server) => status.is_server_error(),
+            (Outcome::Http(status), Side::Client) => {
+                status.is_client_error() || status.is_server_error()
+            }
+            // Server side, only codes that mean the server failed are errors
+            // (semantic conventions); a client treats every non-OK as one.
+            (Outcome::Grpc(code), Side::Server) => matches!(code, 2 | 4 | 12 | 13 | 14 | 15),
+            (Outcome::Grpc(code), Side::Client) => code != 0,
+            (Outcome::Failed | Outcome::Cancelled, _) => true,
+        }
+    }
+
+    fn histogram(&self) -> &Histogram<f64> {
+        let instruments = &self.telemetry.instruments;
+        match (self.kind, self.side) {
+            (Kind::Http, Side::Server) => &instruments.http_server,
+            (Kind::Http, Side::Client) => &instruments.http_client,
+            (Kind::Grpc, Side::Server) => &instruments.rpc_server,
+            (Kind::Grpc, Side::Client) => &instruments.rpc_client,
+        }
+    }
+
+    /// One sample; attribute arrays live on the stack (no allocation).
+    fn record_metric(&self, outcome: Outcome, error_type: Option<&'static str>) {
+        let seconds = self.start.elapsed().as_secs_f64();
+        let histogram = self.histogram();
+        match self.kind {
+            Kind::Http => {
+                let method = KeyValue::new("http.request.method", self.method);
+                let status = match outcome {
+                    Outcome::Http(status) => {
+                        KeyValue::new("http.response.status_code", i64::from(status.as_u16()))
+                    }
+                    _ => KeyValue::new("error.type", error_type.unwrap_or("_OTHER")),
+                };
+                match &self.route {
+                    Some(route) => histogram.record(
+                        seconds,
+                        &[method, status, KeyValue::new("http.route", route.clone())],
+                    ),
+                    None => histogram.record(seconds, &[method, status]),
+                }
+            }
+            Kind::Grpc => {
+                let code = match outcome {
+                    Outcome::Grpc(code) => i64::from(code),
+                    _ => i64::from(GRPC_UNKNOWN),
+                };
+                let system = KeyValue::new("rpc.system", "grpc");
+                let code = KeyValue::new("rpc.grpc.status_code", code);
+                match &self.rpc {
+                    Some(rpc) => histogram.record(
+                        seconds,
+                        &[
+                            system,
+                            code,
+                            KeyValue::new("rpc.service", rpc.service.clone()),
+                            KeyValue::new("rpc.method", rpc.method.clone()),
+                        ],
+                    ),
+                    None => histogram.record(seconds, &[system, code]),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.finish(Outcome::Cancelled);
+    }
+}
+
+/// The `grpc-status` of a header or trailer block.
+pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<i32> {
+    headers
+        .get("grpc-status")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// The `http.request.method` value: the known methods, else `_OTHER` (semantic
+/// conventions), so a client cannot mint attribute values.
+pub(crate) fn method_attribute(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}

@@ -1,0 +1,45 @@
+//! The client layer: one span per call (kind client), a child of the span
+//! being served, with the trace context injected into the request; one
+//! duration sample and one topology sample.
+//!
+//! # Why it is built this way
+//!
+//! - **The parent is the current OpenTelemetry context.** Inside a sampled
+//!   server span tracing-opentelemetry has activated that span's context;
+//!   inside an unsampled one the server layer attached the unsampled trace
+//!   context. So the client follows the request it serves in both cases, and
+//!   only a call made outside any request asks the [`crate::RootSampler`].
+//! - **Unsampled calls only propagate.** `traceparent` (flag `00`), `tracestate`
+//!   and `baggage` are written; no span is built, no attribute formatted.
+//! - **Governance facts land in the client span.** The inner service (sae's
+//!   balancing `Client`) runs inside the span: it records `sae.instance.id`
+//!   of the endpoint it picked, and its events (offline notice seen, connect
+//!   failure and ejection, retry, fallback to the base lane) become span events.
+//! - **The lane travels in baggage** (`sae-tag`) when the request's
+//!   [`sae_core::RequestContext`] has one, and `x-sae-caller` names this
+//!   service, so the callee's spans know their caller.
+//! - **Topology.** The edge caller → callee is looked up once, when the layer
+//!   is built; each call adds to its atomics, sampled or not.
+//!
+//! ```
+//! use sae_trace::{RootSampler, Telemetry, Topology};
+//! use tower::ServiceBuilder;
+//!
+//! let meter = opentelemetry::global::meter("sae");
+//! let telemetry = Telemetry::with_meter("frontend", &meter, RootSampler::AlwaysOn, Topology::new());
+//! let inner = tower::service_fn(|_request: http::Request<String>| async {
+//!     Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+//! });
+//! let orders = ServiceBuilder::new()
+//!     .layer(telemetry.http_client_layer("orders"))
+//!     .service(inner);
+//! # let _ = orders;
+//! ```
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub use layer::ClientLayer;
+pub use service::TraceClient;

@@ -1,0 +1,145 @@
+//! The OpenTelemetry instruments, and the governance counters fed by the
+//! `tracing` events sae-governance emits.
+//!
+//! sae-governance does not depend on OpenTelemetry: it emits plain `tracing`
+//! events with the names in [`crate::events`]. [`GovernanceCounters`] is a
+//! `tracing_subscriber` layer that counts them into OTel counters, so the
+//! counts need no handle on any client.
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::Context;
+
+use crate::events;
+
+/// Histogram boundaries, seconds: the semantic conventions' advice for
+/// `http.server.request.duration` and friends.
+const DURATION_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+pub(crate) struct Instruments {
+    pub(crate) http_server: Histogram<f64>,
+    pub(crate) http_client: Histogram<f64>,
+    pub(crate) rpc_server: Histogram<f64>,
+    pub(crate) rpc_client: Histogram<f64>,
+}
+
+impl Instruments {
+    pub(crate) fn new(meter: &Meter) -> Self {
+        let histogram = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(DURATION_BOUNDARIES.to_vec())
+                .build()
+        };
+        Instruments {
+            http_server: histogram(
+                "http.server.request.duration",
+                "Duration of HTTP server requests.",
+            ),
+            http_client: histogram(
+                "http.client.request.duration",
+                "Duration of HTTP client requests.",
+            ),
+            rpc_server: histogram("rpc.server.call.duration", "Duration of RPC server calls."),
+            rpc_client: histogram("rpc.client.call.duration", "Duration of RPC client calls."),
+        }
+    }
+}
+
+/// A `tracing_subscriber` layer counting sae-governance's events into OTel
+/// counters (`sae.client.offline_notices`, `sae.client.connect_ejections`,
+/// `sae.client.retries`, `sae.client.lane_fallbacks`), by `service`.
+///
+/// [`crate::init()`] installs it; add it yourself when you build your own subscriber.
+pub struct GovernanceCounters {
+    offline_notices: Counter<u64>,
+    connect_ejections: Counter<u64>,
+    retries: Counter<u64>,
+    lane_fallbacks: Counter<u64>,
+}
+
+impl GovernanceCounters {
+    /// The counters, created on `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        let counter = |name: &'static str, description: &'static str| {
+            meter
+                .u64_counter(name)
+                .with_description(description)
+                .build()
+        };
+        GovernanceCounters {
+            offline_notices: counter(
+                "sae.client.offline_notices",
+                "Responses carrying the offline notice; each evicts its endpoint.",
+            ),
+            connect_ejections: counter(
+                "sae.client.connect_ejections",
+                "Endpoints ejected after a connect failure.",
+            ),
+            retries: counter(
+                "sae.client.retries",
+                "Requests sent to another endpoint after a connect failure.",
+            ),
+            lane_fallbacks: counter(
+                "sae.client.lane_fallbacks",
+                "Requests of a lane routed to the base lane for want of a lane instance.",
+            ),
+        }
+    }
+
+    fn counter(&self, name: &str) -> Option<&Counter<u64>> {
+        match name {
+            events::OFFLINE_NOTICE => Some(&self.offline_notices),
+            events::CONNECT_EJECTION => Some(&self.connect_ejections),
+            events::RETRY => Some(&self.retries),
+            events::LANE_FALLBACK => Some(&self.lane_fallbacks),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Debug for GovernanceCounters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GovernanceCounters").finish_non_exhaustive()
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for GovernanceCounters {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let name = event.metadata().name();
+        // Cheap reject first: every governance event name starts with "sae.".
+        if !name.starts_with("sae.") {
+            return;
+        }
+        if let Some(counter) = self.counter(name) {
+            let mut service = ServiceField(None);
+            event.record(&mut service);
+            match service.0 {
+                Some(service) => counter.add(1, &[KeyValue::new("service", service)]),
+                None => counter.add(1, &[]),
+            }
+        }
+    }
+}
+
+/// Reads the `service` field of a governance event.
+struct ServiceField(Option<String>);
+
+impl Visit for ServiceField {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "service" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "service" {
+            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! [`ServerLayer`].
+
+use tower_layer::Layer;
+
+use super::TraceServer;
+use crate::Telemetry;
+use crate::call::Kind;
+
+/// Wraps a service in a [`TraceServer`]; see the [module docs](super).
+#[derive(Clone, Debug)]
+pub struct ServerLayer {
+    telemetry: Telemetry,
+    kind: Kind,
+}
+
+impl ServerLayer {
+    /// The layer for HTTP services.
+    pub fn http(telemetry: &Telemetry) -> Self {
+        ServerLayer {
+            telemetry: telemetry.clone(),
+            kind: Kind::Http,
+        }
+    }
+
+    /// The layer for gRPC services.
+    pub fn grpc(telemetry: &Telemetry) -> Self {
+        ServerLayer {
+            telemetry: telemetry.clone(),
+            kind: Kind::Grpc,
+        }
+    }
+}
+
+impl<S> Layer<S> for ServerLayer {
+    type Service = TraceServer<S>;
+
+    fn layer(&self, inner: S) -> TraceServer<S> {
+        TraceServer::new(inner, self.telemetry.clone(), self.kind)
+    }
+}

@@ -1,0 +1,45 @@
+//! The server layer: one span per request (kind server), continuing the
+//! caller's trace, and one duration sample.
+//!
+//! # Why it is built this way
+//!
+//! - **Decide before building.** A W3C parent's sampled flag decides; without
+//!   a valid parent (absent or malformed `traceparent`: a new trace, never an
+//!   error) the [`crate::RootSampler`] does. An unsampled request builds no
+//!   span and formats no attribute: it only carries the trace context (as an
+//!   OpenTelemetry `Context` attached while the handler runs) so that the
+//!   client layer propagates "not sampled" downstream.
+//! - **The handler runs inside the span.** The response future enters the
+//!   span on every poll, so a handler's own `tracing` events land in it, and
+//!   tracing-opentelemetry activates the span's context so the client layer
+//!   makes its spans children of this one.
+//! - **gRPC finishes at the trailers.** The status of a gRPC call is usually in
+//!   the trailers, so the call is finished by [`TracedBody`](crate::TracedBody)
+//!   when they pass; a trailers-only response finishes at the head.
+//! - **Semantic conventions**: `http.request.method`, `http.route` (when an axum
+//!   router matched one: add the layer with `Router::layer` so it sees
+//!   [`axum::extract::MatchedPath`]), `url.path`, `server.address`/`server.port`,
+//!   `http.response.status_code`, error status on 5xx; for gRPC `rpc.system`,
+//!   `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, error status on the
+//!   codes that mean a server fault. sae adds `sae.lane` and `sae.caller`.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use sae_trace::{RootSampler, Telemetry, Topology};
+//!
+//! let meter = opentelemetry::global::meter("sae");
+//! let telemetry = Telemetry::with_meter("orders", &meter, RootSampler::AlwaysOn, Topology::new());
+//! let app: Router = Router::new()
+//!     .route("/orders/{id}", get(|| async { "an order" }))
+//!     .layer(telemetry.http_server_layer());
+//! # let _ = app;
+//! ```
+
+mod future;
+mod layer;
+mod service;
+
+pub use future::ResponseFuture;
+pub(crate) use future::finish as future_finish;
+pub use layer::ServerLayer;
+pub use service::TraceServer;
