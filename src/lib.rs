@@ -3,8 +3,11 @@
 //! sae gives Rust services what Alibaba's SAE/MSE agent gives Java services,
 //! with no agent and no sidecar: **lossless deploys** (a provider that is
 //! going away deregisters first, keeps serving, and stamps every response
-//! with an offline notice; consumers drop it on the spot), on an embedded
-//! registry by default.
+//! with an offline notice; consumers drop it on the spot), **canary lanes**
+//! (a request tagged `gray` reaches gray instances at every hop, with base
+//! fallback), and **OpenTelemetry tracing** (spans, W3C propagation, metrics,
+//! a call topology, OTLP export), on an embedded registry by default and on
+//! etcd (feature `etcd`).
 //!
 //! This facade re-exports the member crates behind features:
 //!
@@ -12,8 +15,10 @@
 //! |---|---|---|
 //! | always | [`core`] (and the items re-exported at the root) | the vocabulary: [`Instance`], [`Registry`], [`Lifecycle`], [`wire`], [`Error`] |
 //! | `registry` (default) | [`registry`] | [`registry::MemoryRegistry`], [`registry::from_url`], the [`registry::Registrar`] |
-//! | `governance` (default) | [`governance`] | [`Provider`] (serve with lossless stop) and [`Client`] (discovery, balancing, eviction) |
-//! | `trace` (default) | `trace` | reserved for OpenTelemetry; empty today |
+//! | `governance` (default) | [`governance`] | [`Provider`] (serve with lossless stop), [`Client`] (discovery, balancing, eviction), lanes (`governance::lane`) |
+//! | `trace` (default) | [`trace`] | OpenTelemetry layers, `trace::init` for OTLP export, the call topology |
+//! | `etcd` | `registry::etcd` | `EtcdRegistry` and `etcd://` URLs (its build needs `protoc`) |
+//! | `etcd-test-util` | `registry::etcd::testing` | real etcd processes on loopback, for tests |
 //! | `full` | | all of the above |
 //!
 //! # Example
@@ -68,6 +73,6 @@ pub use sae_governance as governance;
 #[cfg(feature = "governance")]
 pub use sae_governance::{Client, Provider};
 
-/// OpenTelemetry layers (feature `trace`; reserved, empty today).
+/// OpenTelemetry layers, OTLP set-up and the call topology (feature `trace`).
 #[cfg(feature = "trace")]
 pub use sae_trace as trace;
