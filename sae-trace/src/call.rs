@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, Method, StatusCode};
-use opentelemetry::metrics::Histogram;
-use opentelemetry::{KeyValue, StringValue};
+use opentelemetry::KeyValue;
 use tracing::Span;
 
-use crate::telemetry::{Inner, RpcName};
+use crate::metrics::DurationHistogram;
+use crate::telemetry::{Inner, Route, RpcName};
 use crate::topology::EdgeStats;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,9 +48,10 @@ pub(crate) struct Call {
     side: Side,
     kind: Kind,
     start: Instant,
-    method: &'static str,
-    route: Option<StringValue>,
-    rpc: Option<RpcName>,
+    /// Index into [`METHODS`].
+    method: u8,
+    route: Option<Arc<Route>>,
+    rpc: Option<Arc<RpcName>>,
     edge: Option<Arc<EdgeStats>>,
     finished: bool,
 }
@@ -64,8 +65,8 @@ impl Call {
         start: Instant,
         span: Span,
         method: &Method,
-        route: Option<StringValue>,
-        rpc: Option<RpcName>,
+        route: Option<Arc<Route>>,
+        rpc: Option<Arc<RpcName>>,
         edge: Option<Arc<EdgeStats>>,
     ) -> Self {
         Call {
@@ -74,7 +75,7 @@ impl Call {
             side,
             kind,
             start,
-            method: method_attribute(method),
+            method: method_index(method),
             route,
             rpc,
             edge,
@@ -118,7 +119,7 @@ impl Call {
                 self.span.record("error.type", error_type);
             }
         }
-        self.record_metric(outcome, error_type);
+        self.record_metric(elapsed.as_secs_f64(), outcome, error_type);
         if let Some(edge) = &self.edge {
             edge.record(elapsed, failed);
         }
@@ -138,7 +139,7 @@ impl Call {
         }
     }
 
-    fn histogram(&self) -> &Histogram<f64> {
+    fn histogram(&self) -> &DurationHistogram {
         let instruments = &self.telemetry.instruments;
         match (self.kind, self.side) {
             (Kind::Http, Side::Server) => &instruments.http_server,
@@ -148,46 +149,59 @@ impl Call {
         }
     }
 
-    /// One sample; attribute arrays live on the stack (no allocation).
-    fn record_metric(&self, outcome: Outcome, error_type: Option<&'static str>) {
-        let seconds = self.start.elapsed().as_secs_f64();
-        let histogram = self.histogram();
+    /// One sample. The attribute set is named by a packed key (route or RPC
+    /// id, method, outcome) and built only the first time that key is seen.
+    fn record_metric(&self, seconds: f64, outcome: Outcome, error_type: Option<&'static str>) {
+        let name = match self.kind {
+            Kind::Http => self.route.as_ref().map(|route| route.id),
+            Kind::Grpc => self.rpc.as_ref().map(|rpc| rpc.id),
+        };
+        let (tag, value) = match outcome {
+            Outcome::Http(status) => (0, u32::from(status.as_u16())),
+            Outcome::Grpc(code) => (1, code as u32),
+            Outcome::Failed => (2, 0),
+            Outcome::Cancelled => (3, 0),
+        };
+        let key = u64::from(name.unwrap_or(u16::MAX))
+            | u64::from(self.method) << 16
+            | tag << 24
+            | u64::from(value) << 32;
+        self.histogram()
+            .record(seconds, key, || self.attributes(outcome, error_type))
+    }
+
+    /// The metric attributes of this call ending with `outcome`.
+    fn attributes(&self, outcome: Outcome, error_type: Option<&'static str>) -> Vec<KeyValue> {
         match self.kind {
             Kind::Http => {
-                let method = KeyValue::new("http.request.method", self.method);
-                let status = match outcome {
-                    Outcome::Http(status) => {
-                        KeyValue::new("http.response.status_code", i64::from(status.as_u16()))
-                    }
-                    _ => KeyValue::new("error.type", error_type.unwrap_or("_OTHER")),
-                };
-                match &self.route {
-                    Some(route) => histogram.record(
-                        seconds,
-                        &[method, status, KeyValue::new("http.route", route.clone())],
-                    ),
-                    None => histogram.record(seconds, &[method, status]),
+                let mut attributes = vec![
+                    KeyValue::new("http.request.method", METHODS[usize::from(self.method)]),
+                    match outcome {
+                        Outcome::Http(status) => {
+                            KeyValue::new("http.response.status_code", i64::from(status.as_u16()))
+                        }
+                        _ => KeyValue::new("error.type", error_type.unwrap_or("_OTHER")),
+                    },
+                ];
+                if let Some(route) = &self.route {
+                    attributes.push(KeyValue::new("http.route", route.value.clone()));
                 }
+                attributes
             }
             Kind::Grpc => {
                 let code = match outcome {
                     Outcome::Grpc(code) => i64::from(code),
                     _ => i64::from(GRPC_UNKNOWN),
                 };
-                let system = KeyValue::new("rpc.system", "grpc");
-                let code = KeyValue::new("rpc.grpc.status_code", code);
-                match &self.rpc {
-                    Some(rpc) => histogram.record(
-                        seconds,
-                        &[
-                            system,
-                            code,
-                            KeyValue::new("rpc.service", rpc.service.clone()),
-                            KeyValue::new("rpc.method", rpc.method.clone()),
-                        ],
-                    ),
-                    None => histogram.record(seconds, &[system, code]),
+                let mut attributes = vec![
+                    KeyValue::new("rpc.system", "grpc"),
+                    KeyValue::new("rpc.grpc.status_code", code),
+                ];
+                if let Some(rpc) = &self.rpc {
+                    attributes.push(KeyValue::new("rpc.service", rpc.service.clone()));
+                    attributes.push(KeyValue::new("rpc.method", rpc.method.clone()));
                 }
+                attributes
             }
         }
     }
@@ -207,19 +221,24 @@ pub(crate) fn grpc_status(headers: &HeaderMap) -> Option<i32> {
         .and_then(|value| value.trim().parse().ok())
 }
 
-/// The `http.request.method` value: the known methods, else `_OTHER` (semantic
-/// conventions), so a client cannot mint attribute values.
-pub(crate) fn method_attribute(method: &Method) -> &'static str {
+/// The `http.request.method` values: the known methods, then `_OTHER`
+/// (semantic conventions), so a client cannot mint attribute values.
+const METHODS: [&str; 10] = [
+    "GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "PATCH", "CONNECT", "TRACE", "_OTHER",
+];
+
+/// The index of `method`'s attribute value in [`METHODS`].
+fn method_index(method: &Method) -> u8 {
     match *method {
-        Method::GET => "GET",
-        Method::POST => "POST",
-        Method::PUT => "PUT",
-        Method::DELETE => "DELETE",
-        Method::HEAD => "HEAD",
-        Method::OPTIONS => "OPTIONS",
-        Method::PATCH => "PATCH",
-        Method::CONNECT => "CONNECT",
-        Method::TRACE => "TRACE",
-        _ => "_OTHER",
+        Method::GET => 0,
+        Method::POST => 1,
+        Method::PUT => 2,
+        Method::DELETE => 3,
+        Method::HEAD => 4,
+        Method::OPTIONS => 5,
+        Method::PATCH => 6,
+        Method::CONNECT => 7,
+        Method::TRACE => 8,
+        _ => 9,
     }
 }

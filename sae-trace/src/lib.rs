@@ -13,7 +13,9 @@
 //! | [`GovernanceCounters`] / [`events`] | sae-governance's events (offline notice, ejection, retry, lane fallback) as counters |
 //!
 //! An unsampled request builds no span and formats no attribute: it pays the
-//! sampling decision, the propagation headers and one histogram sample.
+//! sampling decision, the propagation headers (`traceparent` formatted on the
+//! stack; its bytes and the carried trace context are its only allocations)
+//! and one duration sample on a pre-bound attribute set per layer.
 //!
 //! # Example
 //!

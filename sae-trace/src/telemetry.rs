@@ -13,7 +13,7 @@ use crate::server::ServerLayer;
 use crate::{RootSampler, Topology};
 
 /// Distinct gRPC methods (and HTTP routes) remembered for metric attributes. A scanner probing
-/// random paths must not grow the table (or the metric cardinality) forever.
+/// random paths must not grow the table (or the metric cardinality) forever. Ids fit a `u16`.
 const MAX_RPC_NAMES: usize = 512;
 
 /// The shared state of one service's trace layers: its name, the root
@@ -42,14 +42,22 @@ pub(crate) struct Inner {
     pub(crate) instruments: Instruments,
     pub(crate) topology: Topology,
     pub(crate) caller_header: Option<http::HeaderValue>,
-    rpc_names: RwLock<HashMap<Box<str>, RpcName>>,
-    routes: RwLock<HashMap<Box<str>, StringValue>>,
+    rpc_names: RwLock<HashMap<Box<str>, Arc<RpcName>>>,
+    routes: RwLock<HashMap<Box<str>, Arc<Route>>>,
 }
 
-/// `rpc.service` and `rpc.method` of a gRPC path, reference counted so a
-/// metric attribute costs no allocation.
-#[derive(Clone)]
+/// An `http.route` value, with its index among the routes seen (the metric
+/// key). Shared (`Arc`) so a call carries 8 bytes and a metric attribute costs
+/// no allocation.
+pub(crate) struct Route {
+    pub(crate) id: u16,
+    pub(crate) value: StringValue,
+}
+
+/// `rpc.service` and `rpc.method` of a gRPC path, with its index among the
+/// paths seen (the metric key). Shared (`Arc`) like [`Route`].
 pub(crate) struct RpcName {
+    pub(crate) id: u16,
     pub(crate) service: StringValue,
     pub(crate) method: StringValue,
 }
@@ -121,7 +129,7 @@ impl Telemetry {
 impl Inner {
     /// The `http.route` attribute value of a matched route, shared between
     /// requests so recording it allocates nothing.
-    pub(crate) fn route(&self, route: &str) -> Option<StringValue> {
+    pub(crate) fn route(&self, route: &str) -> Option<Arc<Route>> {
         if let Some(value) = self.routes.read().get(route) {
             return Some(value.clone());
         }
@@ -129,14 +137,20 @@ impl Inner {
         if routes.len() >= MAX_RPC_NAMES {
             return None;
         }
-        let value = StringValue::from(Arc::<str>::from(route));
+        if let Some(value) = routes.get(route) {
+            return Some(value.clone());
+        }
+        let value = Arc::new(Route {
+            id: routes.len() as u16,
+            value: StringValue::from(Arc::<str>::from(route)),
+        });
         routes.insert(route.into(), value.clone());
         Some(value)
     }
 
     /// The names of a gRPC request path `/package.Service/Method`, or `None`
     /// when it is not one (or too many distinct ones were seen).
-    pub(crate) fn rpc_name(&self, path: &str) -> Option<RpcName> {
+    pub(crate) fn rpc_name(&self, path: &str) -> Option<Arc<RpcName>> {
         if let Some(name) = self.rpc_names.read().get(path) {
             return Some(name.clone());
         }
@@ -145,10 +159,14 @@ impl Inner {
         if names.len() >= MAX_RPC_NAMES {
             return None;
         }
-        let name = RpcName {
+        if let Some(name) = names.get(path) {
+            return Some(name.clone());
+        }
+        let name = Arc::new(RpcName {
+            id: names.len() as u16,
             service: StringValue::from(Arc::<str>::from(service)),
             method: StringValue::from(Arc::<str>::from(method)),
-        };
+        });
         names.insert(path.into(), name.clone());
         Some(name)
     }

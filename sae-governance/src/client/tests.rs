@@ -321,3 +321,65 @@ async fn grpc_through_a_tonic_style_client_evicts_on_notice_in_initial_metadata(
     assert_eq!(b.hits(), sent - 1 + 20);
     assert_eq!(client.stats().evictions_by_notice, 1);
 }
+
+/// A keep-alive connection the server closed while it sat in the pool: the
+/// next request must not be written into it (it would fail after being
+/// written, and could not be sent elsewhere). The runtime is current-thread
+/// and the close is awaited by blocking it, so hyper's connection task cannot
+/// have run and noticed: only the pool's probe can tell.
+#[tokio::test(flavor = "current_thread")]
+async fn a_pooled_connection_closed_by_the_server_is_not_reused() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let (closed_tx, closed_rx) = std::sync::mpsc::channel::<()>();
+    // A tiny HTTP/1.1 server on a thread: one request per connection, kept
+    // alive until told to close.
+    let server = std::thread::spawn(move || {
+        let answer = |stream: &mut std::net::TcpStream, body: &str| {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap() > 0 && line != "\r\n" {
+                line.clear();
+            }
+            write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .unwrap();
+        };
+        let (mut first, _) = listener.accept().unwrap();
+        answer(&mut first, "first");
+        close_rx.recv().unwrap();
+        drop(first);
+        closed_tx.send(()).unwrap();
+        let (mut second, _) = listener.accept().unwrap();
+        answer(&mut second, "second");
+    });
+
+    let registry = MemoryRegistry::new();
+    let instance = Instance::builder("orders")
+        .id("a")
+        .addr(addr)
+        .build()
+        .unwrap();
+    let _registration = registry.register(instance).await.unwrap();
+    let client = http_client(&registry);
+    until(&client, |c| c.endpoints().len() == 1).await;
+
+    let body = |response: http::Response<hyper::body::Incoming>| async move {
+        response.into_body().collect().await.unwrap().to_bytes()
+    };
+    let first = client.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(body(first).await, "first");
+
+    close_tx.send(()).unwrap();
+    // Blocks this single-threaded runtime: the connection task cannot run.
+    closed_rx.recv().unwrap();
+    let second = client.clone().oneshot(get("/")).await.unwrap();
+    assert_eq!(body(second).await, "second");
+    server.join().unwrap();
+}

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use http::header::HeaderName;
 use http::{Request, Response};
 use opentelemetry::trace::TraceContextExt;
 use sae_core::{RequestContext, wire};
@@ -17,6 +18,8 @@ use crate::call::{Call, Kind, Side};
 use crate::spans::{self, ClientFacts};
 use crate::topology::EdgeStats;
 use crate::{Telemetry, propagation};
+
+const CALLER: HeaderName = HeaderName::from_static(wire::CALLER_HEADER);
 
 /// A client service traced by [`super::ClientLayer`].
 #[derive(Clone, Debug)]
@@ -61,15 +64,16 @@ where
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let start = Instant::now();
         let telemetry = &self.telemetry.inner;
-        let current = opentelemetry::Context::current();
-        let (has_parent, sampled) = {
+        // The current context: the request being served (its span's, or the
+        // unsampled trace the server layer attached), read without cloning.
+        let parent = opentelemetry::Context::map_current(|current| {
             let span = current.span();
             let parent = span.span_context();
-            if parent.is_valid() {
-                (true, parent.is_sampled())
-            } else {
-                (false, telemetry.sampler.sample())
-            }
+            parent.is_valid().then(|| parent.clone())
+        });
+        let sampled = match &parent {
+            Some(parent) => parent.is_sampled(),
+            None => telemetry.sampler.sample(),
         };
         let lane = RequestContext::from_extensions(request.extensions())
             .and_then(|context| context.lane.clone());
@@ -84,21 +88,24 @@ where
                 Kind::Http => spans::http_client(&request, &facts),
                 Kind::Grpc => spans::grpc_client(&request, &facts),
             };
-            if has_parent {
-                let _ = span.set_parent(current.clone());
+            if parent.is_some() {
+                let _ = span.set_parent(opentelemetry::Context::current());
             }
         }
         let propagated = if span.is_disabled() {
-            propagation::unsampled(current)
+            propagation::unsampled(parent)
         } else {
-            span.context()
+            span.context().span().span_context().clone()
         };
         let headers = request.headers_mut();
-        propagation::inject(&propagated, lane.as_ref(), headers);
+        opentelemetry::Context::map_current(|current| {
+            propagation::inject(&propagated, current, lane.as_ref(), headers);
+        });
         if let Some(caller) = &telemetry.caller_header
-            && !headers.contains_key(wire::CALLER_HEADER)
+            && !headers.contains_key(&CALLER)
         {
-            headers.insert(wire::CALLER_HEADER, caller.clone());
+            // A `HeaderName` constant: inserting a `&str` name copies it.
+            headers.insert(CALLER, caller.clone());
         }
         let rpc = match self.kind {
             Kind::Grpc => telemetry.rpc_name(request.uri().path()),

@@ -38,6 +38,8 @@
 mod future;
 mod layer;
 mod service;
+#[cfg(test)]
+mod tests;
 
 pub use future::ResponseFuture;
 pub(crate) use future::finish as future_finish;

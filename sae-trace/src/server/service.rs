@@ -52,16 +52,13 @@ where
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let start = Instant::now();
         let telemetry = &self.telemetry.inner;
-        let parent = propagation::extract(request.headers());
-        let sampled = {
-            let parent_span = parent.span();
-            let parent = parent_span.span_context();
-            if parent.is_valid() {
-                parent.is_sampled()
-            } else {
-                telemetry.sampler.sample()
-            }
+        // Decide first: an unsampled request builds no span and no attribute.
+        let parent = propagation::extract_parent(request.headers());
+        let sampled = match &parent {
+            Some(parent) => parent.is_sampled(),
+            None => telemetry.sampler.sample(),
         };
+        let baggage = propagation::extract_baggage(request.headers());
         let matched = request.extensions().get::<MatchedPath>();
         let route = matched.and_then(|path| telemetry.route(path.as_str()));
         let rpc = match self.kind {
@@ -70,7 +67,7 @@ where
         };
         let mut span = Span::none();
         if sampled {
-            let lane = lane_of(&request, &parent);
+            let lane = lane_of(&request, &baggage);
             let facts = ServerFacts {
                 service: &telemetry.service,
                 route: matched.map(MatchedPath::as_str),
@@ -86,10 +83,17 @@ where
             };
         }
         // A disabled span (unsampled, or filtered out by the subscriber) carries
-        // the trace context in an attached Context instead.
+        // the trace context in an attached Context instead: the client layer
+        // propagates it and a handler's own OpenTelemetry spans follow its
+        // "not sampled".
         let context = if span.is_disabled() {
-            Some(propagation::unsampled(parent))
+            let span_context = propagation::unsampled(parent);
+            Some(baggage.with_remote_span_context(span_context))
         } else {
+            let parent = match parent {
+                Some(parent) => baggage.with_remote_span_context(parent),
+                None => baggage,
+            };
             let _ = span.set_parent(parent);
             None
         };
@@ -106,7 +110,7 @@ where
         );
         let inner = {
             let _entered = call.span.enter();
-            let _attached = context.clone().map(opentelemetry::Context::attach);
+            let _attached = context.as_ref().map(|context| context.clone().attach());
             self.inner.call(request)
         };
         ResponseFuture::new(inner, call, context)
@@ -114,7 +118,7 @@ where
 }
 
 /// The request's lane: the header is authoritative at ingress, else baggage.
-fn lane_of<B>(request: &Request<B>, parent: &opentelemetry::Context) -> Option<String> {
+fn lane_of<B>(request: &Request<B>, baggage: &opentelemetry::Context) -> Option<String> {
     let header = request
         .headers()
         .get(wire::LANE_HEADER)
@@ -122,7 +126,7 @@ fn lane_of<B>(request: &Request<B>, parent: &opentelemetry::Context) -> Option<S
         .filter(|value| Lane::is_valid(value));
     match header {
         Some(value) => std::str::from_utf8(value).ok().map(str::to_owned),
-        None => parent
+        None => baggage
             .baggage()
             .get(wire::LANE_BAGGAGE_KEY)
             .map(|value| value.as_str().to_owned())

@@ -1,0 +1,275 @@
+//! The consumer side's cost of choosing an endpoint, beside tower's own
+//! balancer in the same run, at 3, 100 and 10,000 endpoints.
+//!
+//! Every endpoint is the same in-memory service that answers at once (no
+//! network, no connection pool), for sae and tower alike, so the figures are
+//! the balancing itself. Each variant takes a ready-made request through
+//! `poll_ready`, `call` and one poll of the response future (a no-op waker),
+//! and drops the response:
+//!
+//! - `direct`: one endpoint's service called with no balancer: the cost of
+//!   the request, the response and the driving, to subtract from the rest;
+//! - `tower_p2c_peak_ewma`, `tower_p2c_pending_requests`:
+//!   `tower::balance::p2c::Balance` over a `ServiceList` of the endpoints
+//!   wrapped in `PeakEwma` (default RTT 30 ms, decay 10 s) or
+//!   `PendingRequests`, both completing on the response;
+//! - `sae_pick`: [`Balancer::pick`] with no lane, the `InFlight` guard begun
+//!   and completed around the endpoint's call (load and peak-EWMA RTT
+//!   recorded): sae's balancing alone;
+//! - `sae_client_stack`: what [`sae_governance::Client`] does per request
+//!   apart from the transport: the outbound lane decision (request context,
+//!   else the task's lane), the boxed request future, the discovery-fed
+//!   [`Balancer::ready`] (pick with its wait bound), recording the instance
+//!   on the current span, `InFlight` begin/complete, the offline-notice
+//!   header check on the response, all under sae-trace's client layer with
+//!   the root sampler saying no. Left out, because they are the transport
+//!   measured end to end in `loopback`: the URI/`Host` rewrite and the
+//!   connection pool;
+//! - `sae_client_stack_untraced`: the same without the trace layer, to
+//!   tell the balancing path from sae-trace's unsampled cost.
+//!
+//! The balancers are fed the same way the client's are: one discovery
+//! snapshot ([`Balancer::apply`]); tower's through its `Discover` stream,
+//! drained by a first `poll_ready` before timing.
+//!
+//! `cargo bench --bench client_pick` (add `-- --quick` for a short run).
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
+
+use std::convert::Infallible;
+use std::future::{Future, Ready, ready};
+use std::hint::black_box;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use futures_util::FutureExt;
+use futures_util::task::noop_waker_ref;
+use http::{Request, Response};
+use http_body_util::Empty;
+use opentelemetry::metrics::MeterProvider as _;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use sae_core::{
+    Error, Instance, Registered, RequestContext, Revision, ServiceName, Snapshot, WatchEvent, wire,
+};
+use sae_governance::balance::{BalanceConfig, Balancer};
+use sae_governance::lane::{self, outbound};
+use sae_trace::{RootSampler, Telemetry, Topology};
+use tower::balance::p2c::Balance;
+use tower::discover::ServiceList;
+use tower::load::{CompleteOnResponse, PeakEwma, PendingRequests};
+use tower::{Layer, Service};
+use tracing_subscriber::layer::SubscriberExt;
+
+type Body = Empty<Bytes>;
+
+/// One endpoint's service: answers at once, no allocation of its own.
+#[derive(Clone, Copy)]
+struct Answer;
+
+impl Service<Request<Body>> for Answer {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _request: Request<Body>) -> Self::Future {
+        ready(Ok(Response::new(Body::new())))
+    }
+}
+
+/// sae's balancing alone: pick, count the request in flight, call, record.
+struct SaePick {
+    balancer: Balancer<Answer>,
+}
+
+impl Service<Request<Body>> for SaePick {
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<Body>) -> Self::Future {
+        let endpoint = self.balancer.pick(None).expect("endpoints are available");
+        let in_flight = endpoint.begin();
+        let mut service = *endpoint.state();
+        let response = service
+            .call(request)
+            .now_or_never()
+            .expect("answers at once");
+        in_flight.complete();
+        ready(response)
+    }
+}
+
+/// The client's per-request path without the transport (see the module docs).
+#[derive(Clone)]
+struct SaeClientStack {
+    balancer: Balancer<Answer>,
+    wait: Duration,
+}
+
+type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
+
+impl Service<Request<Body>> for SaeClientStack {
+    type Response = Response<Body>;
+    type Error = Error;
+    type Future = BoxFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> BoxFuture {
+        // As the client's outbound lane decision (`lane::outbound`).
+        let lane = match RequestContext::from_extensions(request.extensions()) {
+            Some(context) => context.lane.clone(),
+            None => lane::current(),
+        };
+        if let Some(lane) = &lane {
+            outbound::stamp(request.headers_mut(), lane);
+        }
+        let balancer = self.balancer.clone();
+        let wait = self.wait;
+        Box::pin(async move {
+            let endpoint = balancer.ready(lane.as_ref(), wait).await?;
+            tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
+            let in_flight = endpoint.begin();
+            let mut service = *endpoint.state();
+            let response = match service.call(request).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+            in_flight.complete();
+            if response.headers().contains_key(wire::OFFLINE_HEADER) {
+                balancer.evict(&endpoint);
+            }
+            Ok(response)
+        })
+    }
+}
+
+fn request() -> Request<Body> {
+    Request::get("http://orders/orders/7")
+        .body(Body::new())
+        .unwrap()
+}
+
+/// One request through `service`: ready, call, poll the response once, drop it.
+fn one<S>(service: &mut S) -> Option<S::Response>
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(noop_waker_ref());
+    match service.poll_ready(&mut cx) {
+        Poll::Ready(ready) => ready.unwrap(),
+        Poll::Pending => panic!("an in-memory balancer is ready at once"),
+    }
+    service
+        .call(request())
+        .now_or_never()
+        .map(|response| response.unwrap())
+}
+
+fn sae_balancer(endpoints: usize) -> Balancer<Answer> {
+    let balancer = Balancer::new(
+        ServiceName::new("orders").unwrap(),
+        BalanceConfig::default(),
+        |_| Answer,
+    );
+    let instances = (0..endpoints)
+        .map(|i| Registered {
+            instance: Instance::builder("orders")
+                .id(format!("i-{i}"))
+                .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into())
+                .build()
+                .unwrap(),
+            revision: Revision(i as u64 + 1),
+        })
+        .collect();
+    balancer.apply(WatchEvent::Snapshot(Snapshot {
+        revision: Revision(endpoints as u64),
+        instances,
+    }));
+    balancer
+}
+
+fn bench(c: &mut Criterion) {
+    let tracer_provider = SdkTracerProvider::builder().build();
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
+    tracing::subscriber::set_global_default(subscriber).unwrap();
+    let meter_provider = SdkMeterProvider::builder()
+        .with_reader(ManualReader::builder().build())
+        .build();
+    let meter = meter_provider.meter("bench");
+    let telemetry =
+        Telemetry::with_meter("frontend", &meter, RootSampler::AlwaysOff, Topology::new());
+
+    let mut group = c.benchmark_group("client_pick");
+    let mut direct = Answer;
+    group.bench_function("direct", |b| b.iter(|| black_box(one(&mut direct))));
+    for endpoints in [3, 100, 10_000] {
+        let mut ewma = Balance::new(ServiceList::new((0..endpoints).map(|_| {
+            PeakEwma::new(
+                Answer,
+                Duration::from_millis(30),
+                Duration::from_secs(10).as_nanos() as f64,
+                CompleteOnResponse::default(),
+            )
+        })));
+        black_box(one(&mut ewma));
+        group.bench_function(BenchmarkId::new("tower_p2c_peak_ewma", endpoints), |b| {
+            b.iter(|| black_box(one(&mut ewma)))
+        });
+        drop(ewma);
+
+        let mut pending =
+            Balance::new(ServiceList::new((0..endpoints).map(|_| {
+                PendingRequests::new(Answer, CompleteOnResponse::default())
+            })));
+        black_box(one(&mut pending));
+        group.bench_function(
+            BenchmarkId::new("tower_p2c_pending_requests", endpoints),
+            |b| b.iter(|| black_box(one(&mut pending))),
+        );
+        drop(pending);
+
+        let balancer = sae_balancer(endpoints);
+        let mut pick = SaePick {
+            balancer: balancer.clone(),
+        };
+        group.bench_function(BenchmarkId::new("sae_pick", endpoints), |b| {
+            b.iter(|| black_box(one(&mut pick)))
+        });
+
+        let mut untraced = SaeClientStack {
+            balancer,
+            wait: Duration::from_secs(1),
+        };
+        group.bench_function(
+            BenchmarkId::new("sae_client_stack_untraced", endpoints),
+            |b| b.iter(|| black_box(one(&mut untraced))),
+        );
+
+        let mut stack = telemetry.http_client_layer("orders").layer(untraced);
+        group.bench_function(BenchmarkId::new("sae_client_stack", endpoints), |b| {
+            b.iter(|| black_box(one(&mut stack)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

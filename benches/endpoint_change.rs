@@ -1,0 +1,78 @@
+//! Applying discovery changes to a balancer that already routes to 3, 100
+//! or 10,000 endpoints: one `WatchEvent::Upsert` of a new instance followed
+//! by the `WatchEvent::Remove` of it, so the set returns to its size and
+//! every iteration does the same work (`insert_and_remove`: the pair; halve
+//! it for one change).
+//!
+//! The events are built outside the timed section (`iter_batched`); what is
+//! timed is [`Balancer::apply`]: the member-map update, the new endpoint's
+//! construction, the routing snapshot's rebuild and publication, and the
+//! old snapshot's release.
+//!
+//! `cargo bench --bench endpoint_change` (add `-- --quick` for a short run).
+
+#![allow(missing_docs)] // criterion_group! generates an undocumented fn
+
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
+use sae_core::{Instance, Registered, RemovalReason, Revision, ServiceName, Snapshot, WatchEvent};
+use sae_governance::balance::{BalanceConfig, Balancer};
+
+fn registered(i: usize, revision: u64) -> Registered {
+    Registered {
+        instance: Instance::builder("orders")
+            .id(format!("i-{i}"))
+            .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into())
+            .build()
+            .unwrap(),
+        revision: Revision(revision),
+    }
+}
+
+fn balancer(endpoints: usize) -> Balancer<()> {
+    let balancer = Balancer::new(
+        ServiceName::new("orders").unwrap(),
+        BalanceConfig::default(),
+        |_| (),
+    );
+    balancer.apply(WatchEvent::Snapshot(Snapshot {
+        revision: Revision(endpoints as u64),
+        instances: (0..endpoints)
+            .map(|i| registered(i, i as u64 + 1))
+            .collect(),
+    }));
+    balancer
+}
+
+fn bench(c: &mut Criterion) {
+    let mut group = c.benchmark_group("endpoint_change");
+    for endpoints in [3, 100, 10_000] {
+        let balancer = balancer(endpoints);
+        let newcomer = registered(endpoints, endpoints as u64 + 1);
+        let mut revision = endpoints as u64 + 1;
+        group.bench_function(BenchmarkId::new("insert_and_remove", endpoints), |b| {
+            b.iter_batched(
+                || {
+                    revision += 2;
+                    let mut upsert = newcomer.clone();
+                    upsert.revision = Revision(revision);
+                    let remove = WatchEvent::Remove {
+                        revision: Revision(revision + 1),
+                        id: upsert.instance.id().clone(),
+                        reason: RemovalReason::Deregistered,
+                    };
+                    (WatchEvent::Upsert(upsert), remove)
+                },
+                |(upsert, remove)| {
+                    balancer.apply(upsert);
+                    balancer.apply(remove);
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        assert_eq!(balancer.endpoints().len(), endpoints);
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

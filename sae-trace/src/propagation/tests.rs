@@ -1,0 +1,127 @@
+use http::HeaderValue;
+use opentelemetry::trace::TraceContextExt;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+
+use super::*;
+
+const PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+fn headers(traceparent: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(TRACEPARENT, HeaderValue::from_str(traceparent).unwrap());
+    headers
+}
+
+#[test]
+fn a_valid_traceparent_is_continued_and_reinjected() {
+    let mut incoming = headers(PARENT);
+    incoming.insert("tracestate", HeaderValue::from_static("vendor=x"));
+    incoming.insert("baggage", HeaderValue::from_static("sae-tag=gray,k=v"));
+    let parent = extract_parent(&incoming).unwrap();
+    assert!(parent.is_valid() && parent.is_remote() && parent.is_sampled());
+    assert_eq!(
+        parent.trace_id().to_string(),
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    let cx = extract_baggage(&incoming);
+    let mut out = HeaderMap::new();
+    inject(&parent, &cx, None, &mut out);
+    assert_eq!(out[TRACEPARENT], PARENT);
+    assert_eq!(out[TRACESTATE], "vendor=x");
+    let baggage = out["baggage"].to_str().unwrap();
+    assert!(
+        baggage.contains("sae-tag=gray") && baggage.contains("k=v"),
+        "{baggage}"
+    );
+}
+
+#[test]
+fn malformed_headers_give_no_parent_without_error() {
+    for bad in [
+        "",
+        "garbage",
+        "00-zz-00f067aa0ba902b7-01",
+        "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7+01",
+        "00-+bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01x",
+    ] {
+        let mut incoming = headers(bad);
+        incoming.insert("baggage", HeaderValue::from_static(";;=,,"));
+        assert!(extract_parent(&incoming).is_none(), "{bad}");
+        let _ = extract_baggage(&incoming);
+    }
+}
+
+/// Every header the SDK's propagator accepts as valid and well formed by the
+/// specification gives the same parent here, and the same header back.
+#[test]
+fn parses_and_writes_like_the_sdk_propagator() {
+    let sdk = TraceContextPropagator::new();
+    for traceparent in [
+        PARENT,
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-08",
+        "02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09",
+        "02-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-09-XYZxsf09",
+        " 00-00000000000000000000000000000001-0000000000000001-01 ",
+    ] {
+        let incoming = headers(traceparent);
+        let expected = sdk.extract_with_context(&Context::new(), &HeaderExtractor(&incoming));
+        let expected = expected.span().span_context().clone();
+        let parent = extract_parent(&incoming).unwrap();
+        assert_eq!(parent, expected, "{traceparent}");
+
+        let mut ours = HeaderMap::new();
+        inject(&parent, &Context::new(), None, &mut ours);
+        let mut theirs = HeaderMap::new();
+        sdk.inject_context(
+            &Context::new().with_remote_span_context(expected),
+            &mut HeaderInjector(&mut theirs),
+        );
+        assert_eq!(ours[TRACEPARENT], theirs[TRACEPARENT], "{traceparent}");
+    }
+}
+
+#[test]
+fn unsampled_root_gets_fresh_ids_and_propagates_not_sampled() {
+    let root = unsampled(None);
+    assert!(root.is_valid() && !root.is_sampled());
+    let mut out = HeaderMap::new();
+    inject(
+        &root,
+        &Context::new(),
+        Some(&Lane::new("gray").unwrap()),
+        &mut out,
+    );
+    let traceparent = out[TRACEPARENT].to_str().unwrap();
+    assert!(traceparent.ends_with("-00"), "{traceparent}");
+    assert_eq!(out["baggage"], "sae-tag=gray");
+    assert!(!out.contains_key(TRACESTATE), "no empty tracestate");
+}
+
+#[test]
+fn a_lane_joins_other_baggage_unless_it_is_there() {
+    let root = unsampled(None);
+    let gray = Lane::new("gray").unwrap();
+
+    let mut incoming = HeaderMap::new();
+    incoming.insert("baggage", HeaderValue::from_static("k=v"));
+    let mut out = HeaderMap::new();
+    inject(&root, &extract_baggage(&incoming), Some(&gray), &mut out);
+    let baggage = out["baggage"].to_str().unwrap();
+    assert!(
+        baggage.contains("sae-tag=gray") && baggage.contains("k=v"),
+        "{baggage}"
+    );
+
+    incoming.insert("baggage", HeaderValue::from_static("sae-tag=blue"));
+    let mut out = HeaderMap::new();
+    inject(&root, &extract_baggage(&incoming), Some(&gray), &mut out);
+    assert_eq!(out["baggage"], "sae-tag=blue");
+}
