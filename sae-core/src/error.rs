@@ -143,6 +143,16 @@ pub enum Error {
         /// The schemes this build supports.
         supported: String,
     },
+    /// A registry URL whose backend exists but was not compiled into this build.
+    #[error(
+        "registry URL {url:?} needs sae's `{feature}` feature, which this build does not have; rebuild with `--features {feature}`"
+    )]
+    BackendNotEnabled {
+        /// The offending URL.
+        url: String,
+        /// The cargo feature that adds the backend.
+        feature: &'static str,
+    },
     /// The registry backend failed.
     #[error("{backend} registry: {message}")]
     Registry {

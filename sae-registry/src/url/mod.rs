@@ -61,6 +61,11 @@ pub fn from_url(url: &str) -> Result<Arc<dyn Registry>, Error> {
         "memory" => memory_from_url(url),
         #[cfg(feature = "etcd")]
         "etcd" => etcd_from_url(url),
+        #[cfg(not(feature = "etcd"))]
+        "etcd" => Err(Error::BackendNotEnabled {
+            url: url.to_owned(),
+            feature: "etcd",
+        }),
         _ => Err(Error::UnknownRegistryScheme {
             url: url.to_owned(),
             scheme: scheme.to_owned(),

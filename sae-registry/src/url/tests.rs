@@ -80,12 +80,29 @@ fn durations_parse_in_ms_s_and_m() {
     assert!(parse_duration("0s").unwrap_err().contains("zero"));
 }
 
+#[cfg(not(feature = "etcd"))]
+#[test]
+fn etcd_without_the_feature_says_which_feature_to_enable() {
+    let error = from_url("etcd://h1:2379,h2:2379").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::BackendNotEnabled {
+                feature: "etcd",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(error.to_string().contains("--features etcd"), "{error}");
+}
+
 #[test]
 fn unknown_scheme_names_it_and_the_supported_ones() {
     let urls: &[&str] = if cfg!(feature = "etcd") {
         &["zk://10.0.0.1:2181", "consul://10.0.0.1:8500"]
     } else {
-        &["etcd://h1:2379,h2:2379", "zk://10.0.0.1:2181"]
+        &["consul://10.0.0.1:8500", "zk://10.0.0.1:2181"]
     };
     let supported = if cfg!(feature = "etcd") {
         "memory, etcd"
