@@ -2,12 +2,14 @@
 //! or 10,000 endpoints: one `WatchEvent::Upsert` of a new instance followed
 //! by the `WatchEvent::Remove` of it, so the set returns to its size and
 //! every iteration does the same work (`insert_and_remove`: the pair; halve
-//! it for one change).
+//! it for one change), and `reregister`: an instance in the middle of the
+//! set registered again under its id (a restart), which moves the last
+//! endpoint into its slot and appends the new one.
 //!
 //! The events are built outside the timed section (`iter_batched`); what is
 //! timed is [`Balancer::apply`]: the member-map update, the new endpoint's
-//! construction, the routing snapshot's rebuild and publication, and the
-//! old snapshot's release.
+//! construction, the in-place edit of the routing set, the publication of
+//! its clone (sharing every untouched chunk), and the old snapshot's release.
 //!
 //! `cargo bench --bench endpoint_change` (add `-- --quick` for a short run).
 
@@ -66,6 +68,24 @@ fn bench(c: &mut Criterion) {
                     balancer.apply(upsert);
                     balancer.apply(remove);
                 },
+                BatchSize::SmallInput,
+            )
+        });
+        assert_eq!(balancer.endpoints().len(), endpoints);
+
+        // A rolling restart: an instance in the middle re-registers under the
+        // same id (larger revision), so its old endpoint leaves its slot
+        // (swap-removal) and the new one is appended: one change.
+        // Instances are taken in a stride order, so most sit mid-set.
+        let mut restarts = 0usize;
+        group.bench_function(BenchmarkId::new("reregister", endpoints), |b| {
+            b.iter_batched(
+                || {
+                    revision += 1;
+                    restarts += 1;
+                    WatchEvent::Upsert(registered(restarts * 7919 % endpoints, revision))
+                },
+                |upsert| balancer.apply(upsert),
                 BatchSize::SmallInput,
             )
         });

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use sae_core::Lane;
 use tokio::time::Instant;
 
+use super::chunked::ChunkedVec;
 use super::{Endpoint, LaneFallback};
 
 /// Why no endpoint could be picked right now.
@@ -16,42 +17,83 @@ pub struct Unavailable {
     pub retry_at: Option<Instant>,
 }
 
-/// The routable endpoints at one moment, rebuilt only when discovery or an
-/// eviction changes the set. Picks hold an `Arc` to the endpoint itself, never
-/// an index into a set that may have been replaced (tower#856).
+type Group<T> = ChunkedVec<Arc<Endpoint<T>>>;
+
+/// The routable endpoints at one moment. Picks hold an `Arc` to the endpoint
+/// itself, never an index into a set that may have been replaced (tower#856).
 ///
-/// Lanes are index subsets of the same `endpoints`: `base` holds the untagged
-/// instances, `lanes` one subset per lane, so lane routing needs no second
-/// balancer and shares load, eviction and ejection state.
+/// Endpoints are grouped by lane: `base` holds the untagged instances,
+/// `lanes` one group per lane, so a lane pick needs no second balancer and
+/// shares load, eviction and ejection state. Each group is a [`ChunkedVec`]:
+/// the members' map edits its own copy in place (O(1) per change, with an
+/// id → slot map for swap-removal) and publishes a clone that shares every
+/// untouched chunk with the snapshot readers still hold.
 pub(super) struct EndpointSet<T> {
-    pub(super) endpoints: Vec<Arc<Endpoint<T>>>,
-    base: Vec<usize>,
-    lanes: HashMap<Lane, Vec<usize>>,
+    base: Group<T>,
+    lanes: HashMap<Lane, Group<T>>,
+}
+
+impl<T> Clone for EndpointSet<T> {
+    fn clone(&self) -> Self {
+        EndpointSet {
+            base: self.base.clone(),
+            lanes: self.lanes.clone(),
+        }
+    }
 }
 
 impl<T> EndpointSet<T> {
     pub(super) fn empty() -> Self {
         EndpointSet {
-            endpoints: Vec::new(),
-            base: Vec::new(),
+            base: ChunkedVec::new(),
             lanes: HashMap::new(),
         }
     }
 
-    pub(super) fn new(endpoints: Vec<Arc<Endpoint<T>>>) -> Self {
-        let mut base = Vec::new();
-        let mut lanes: HashMap<Lane, Vec<usize>> = HashMap::new();
-        for (index, endpoint) in endpoints.iter().enumerate() {
-            match endpoint.lane() {
-                None => base.push(index),
-                Some(lane) => lanes.entry(lane.clone()).or_default().push(index),
+    /// Routable endpoints, base first.
+    pub(super) fn len(&self) -> usize {
+        self.base.len() + self.lanes.values().map(ChunkedVec::len).sum::<usize>()
+    }
+
+    pub(super) fn endpoints(&self) -> Vec<Arc<Endpoint<T>>> {
+        let lanes = self.lanes.values().flat_map(ChunkedVec::iter);
+        self.base.iter().chain(lanes).cloned().collect()
+    }
+
+    /// Adds `endpoint` to its lane's group; returns its slot in that group.
+    pub(super) fn insert(&mut self, endpoint: Arc<Endpoint<T>>) -> usize {
+        match endpoint.lane() {
+            None => self.base.push(endpoint),
+            Some(lane) => {
+                let lane = lane.clone();
+                self.lanes.entry(lane).or_default().push(endpoint)
             }
         }
-        EndpointSet {
-            endpoints,
-            base,
-            lanes,
+    }
+
+    #[cfg(test)]
+    pub(super) fn get(&self, lane: Option<&Lane>, slot: usize) -> Option<&Arc<Endpoint<T>>> {
+        let group = match lane {
+            None => &self.base,
+            Some(lane) => self.lanes.get(lane)?,
+        };
+        (slot < group.len()).then(|| group.get(slot))
+    }
+
+    /// Removes the endpoint at `slot` of `lane`'s group. Returns the endpoint
+    /// moved into `slot` to fill the gap, if any, so its slot can be updated.
+    pub(super) fn remove(&mut self, lane: Option<&Lane>, slot: usize) -> Option<Arc<Endpoint<T>>> {
+        let group = match lane {
+            None => &mut self.base,
+            Some(lane) => self.lanes.get_mut(lane)?,
+        };
+        let moved = group.swap_remove(slot).1.cloned();
+        if let Some(lane) = lane
+            && group.is_empty()
+        {
+            self.lanes.remove(lane);
         }
+        moved
     }
 
     /// Picks in `lane` when it has an available endpoint, else in base
@@ -79,20 +121,19 @@ impl<T> EndpointSet<T> {
 
     /// Power of two choices: two distinct random candidates, the cheaper wins.
     /// Only when both are unavailable does it scan (degraded case, O(n)).
-    fn pick_in(&self, subset: &[usize], now: Instant) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    fn pick_in(&self, subset: &Group<T>, now: Instant) -> Result<Arc<Endpoint<T>>, Unavailable> {
         let (a, b) = match subset.len() {
             0 => return Err(Unavailable { retry_at: None }),
-            1 => (subset[0], subset[0]),
+            1 => (subset.get(0), subset.get(0)),
             len => {
                 let first = fastrand::usize(..len);
                 let mut second = fastrand::usize(..len - 1);
                 if second >= first {
                     second += 1;
                 }
-                (subset[first], subset[second])
+                (subset.get(first), subset.get(second))
             }
         };
-        let (a, b) = (&self.endpoints[a], &self.endpoints[b]);
         let now_ns = a.nanos_since_epoch(now);
         let chosen = match (a.is_available(now_ns), b.is_available(now_ns)) {
             (true, true) => Self::cheaper(a, b, now, now_ns),
@@ -122,11 +163,11 @@ impl<T> EndpointSet<T> {
         }
     }
 
-    fn scan(&self, subset: &[usize], now_ns: u64) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    fn scan(&self, subset: &Group<T>, now_ns: u64) -> Result<Arc<Endpoint<T>>, Unavailable> {
         let start = fastrand::usize(..subset.len());
         let mut retry_at = None;
         for offset in 0..subset.len() {
-            let endpoint = &self.endpoints[subset[(start + offset) % subset.len()]];
+            let endpoint = subset.get((start + offset) % subset.len());
             if endpoint.is_available(now_ns) {
                 return Ok(Arc::clone(endpoint));
             }

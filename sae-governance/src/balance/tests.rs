@@ -296,3 +296,90 @@ async fn lanes_are_subsets_with_base_fallback() {
         "an emptied lane falls back to base"
     );
 }
+
+mod random_histories {
+    use proptest::prelude::*;
+    use sae_core::{InstanceId, Lane, Registered, Revision, Snapshot, WatchEvent};
+
+    use super::{balancer, ids, instance, remove};
+    use sae_core::Instance;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Upsert { id: u8, lane: Option<u8> },
+        Remove { id: u8 },
+        Evict { id: u8 },
+        Snapshot { ids: Vec<(u8, Option<u8>)> },
+    }
+
+    fn lane_of(lane: Option<u8>) -> Option<&'static str> {
+        lane.map(|lane| ["gray", "blue"][usize::from(lane % 2)])
+    }
+
+    fn registered(id: u8, lane: Option<u8>, revision: u64) -> Registered {
+        let mut builder = Instance::builder("orders").id(format!("i-{id}"));
+        if let Some(lane) = lane_of(lane) {
+            builder = builder.lane(lane);
+        }
+        instance(builder, 1000 + u16::from(id), revision)
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        let lane = prop::option::of(0u8..2);
+        prop_oneof![
+            4 => (0u8..24, lane.clone()).prop_map(|(id, lane)| Step::Upsert { id, lane }),
+            3 => (0u8..24).prop_map(|id| Step::Remove { id }),
+            2 => (0u8..24).prop_map(|id| Step::Evict { id }),
+            1 => prop::collection::vec((0u8..24, lane), 0..30).prop_map(|ids| Step::Snapshot { ids }),
+        ]
+    }
+
+    proptest! {
+        /// Upserts, removals, evictions and snapshots in any order keep the
+        /// slot map exact: the published set is the routed members, every
+        /// lane pick stays in its lane, and no removed or evicted endpoint
+        /// is ever picked.
+        #[test]
+        fn in_place_changes_keep_every_slot_exact(steps in prop::collection::vec(step(), 1..120)) {
+            let balancer = balancer();
+            let mut revision = 0;
+            for step in steps {
+                revision += 1;
+                match step {
+                    Step::Upsert { id, lane } => {
+                        balancer.apply(WatchEvent::Upsert(registered(id, lane, revision)));
+                    }
+                    Step::Remove { id } => balancer.apply(remove(&format!("i-{id}"), revision)),
+                    Step::Evict { id } => {
+                        let id = InstanceId::new(format!("i-{id}")).unwrap();
+                        if let Some(endpoint) = balancer.endpoints().into_iter().find(|e| e.id() == &id) {
+                            balancer.evict(&endpoint);
+                        }
+                    }
+                    Step::Snapshot { ids } => balancer.apply(WatchEvent::Snapshot(Snapshot {
+                        revision: Revision(revision),
+                        instances: ids.into_iter().map(|(id, lane)| registered(id, lane, revision)).collect(),
+                    })),
+                }
+                let members = balancer.inner.members.lock();
+                members.assert_consistent();
+                drop(members);
+                let published = balancer.endpoints();
+                prop_assert!(published.iter().all(|endpoint| !endpoint.is_evicted()));
+                prop_assert_eq!(ids(&balancer).len(), published.len(), "an endpoint is published twice");
+                for lane in [None, Some("gray"), Some("blue")] {
+                    let lane = lane.map(|lane| Lane::new(lane).unwrap());
+                    let in_lane = published.iter().filter(|e| e.lane() == lane.as_ref()).count();
+                    for _ in 0..8 {
+                        if let Ok(picked) = balancer.pick(lane.as_ref()) {
+                            prop_assert!(published.iter().any(|e| std::sync::Arc::ptr_eq(e, &picked)));
+                            if in_lane > 0 {
+                                prop_assert_eq!(picked.lane(), lane.as_ref());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
