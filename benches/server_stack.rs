@@ -9,7 +9,7 @@
 //! - `sae_stack_in_lane`: the same, for a request that carries a lane
 //!   (`x-sae-tag`) and an unsampled W3C `traceparent`, so extraction and
 //!   the task-local lane scope do their work;
-//! - `notice_and_in_flight`, `lane`, `trace_unsampled`: one piece at a time,
+//! - `notice_and_in_flight`, `lane`, `lane_in_lane`, `trace_unsampled`: one piece at a time,
 //!   to tell where the cost is.
 //!
 //! Each request is a ready-made `http::Request` handed to the tower service
@@ -19,6 +19,8 @@
 //! subtract `bare` for the added cost.
 //!
 //! `cargo bench --bench server_stack` (add `-- --quick` for a short run).
+//! `SAE_BENCH_ITERATIONS=<n>` skips criterion and runs the named variants
+//! exactly `n` times, for counting instructions under callgrind.
 //!
 //! [`Provider::server_layer`]: sae_governance::server::Provider::server_layer
 
@@ -30,7 +32,7 @@ use std::hint::black_box;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use futures_util::FutureExt;
 use futures_util::task::noop_waker_ref;
 use http::{Request, Response};
@@ -102,8 +104,9 @@ where
         .map(|response| response.unwrap())
 }
 
-fn bench(c: &mut Criterion) {
-    // The subscriber a traced service runs under (unsampled requests build no span).
+/// The subscriber and meter a traced service runs under (unsampled requests
+/// build no span); the provider must outlive the variants.
+fn install() -> (opentelemetry::metrics::Meter, SdkMeterProvider) {
     let tracer_provider = SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
@@ -111,61 +114,104 @@ fn bench(c: &mut Criterion) {
     let meter_provider = SdkMeterProvider::builder()
         .with_reader(ManualReader::builder().build())
         .build();
-    let meter = meter_provider.meter("bench");
-    let telemetry =
-        Telemetry::with_meter("orders", &meter, RootSampler::AlwaysOff, Topology::new());
+    (meter_provider.meter("bench"), meter_provider)
+}
 
+type Variant = (&'static str, Box<dyn FnMut()>);
+
+fn variant<S>(name: &'static str, mut service: S, request: fn() -> Request<Body>) -> Variant
+where
+    S: Service<Request<Body>> + 'static,
+    S::Error: std::fmt::Debug,
+{
+    (
+        name,
+        Box::new(move || {
+            black_box(one(&mut service, request()));
+        }),
+    )
+}
+
+fn variants(meter: &opentelemetry::metrics::Meter) -> Vec<Variant> {
+    let telemetry = Telemetry::with_meter("orders", meter, RootSampler::AlwaysOff, Topology::new());
     let instance = Instance::builder("orders").id("orders-1").build().unwrap();
     let lifecycle = Lifecycle::new();
     lifecycle.advance(Phase::Serving).unwrap();
     let in_flight = InFlight::new();
     // As `Provider::server_layer`: in-flight outside, the notice inside.
     let notice = || OfflineNoticeLayer::new(lifecycle.clone(), instance.id());
+    let stack = || {
+        ServiceBuilder::new()
+            .layer(in_flight.layer())
+            .layer(notice())
+            .layer(telemetry.http_server_layer())
+            .layer(LaneLayer::new())
+            .service(Handler)
+    };
+    vec![
+        variant("bare", Handler, plain_request),
+        variant("sae_stack", stack(), plain_request),
+        variant("bare_in_lane", Handler, laned_request),
+        variant("sae_stack_in_lane", stack(), laned_request),
+        variant(
+            "notice_and_in_flight",
+            ServiceBuilder::new()
+                .layer(in_flight.layer())
+                .layer(notice())
+                .service(Handler),
+            plain_request,
+        ),
+        variant("lane", LaneLayer::new().layer(Handler), plain_request),
+        variant(
+            "lane_in_lane",
+            LaneLayer::new().layer(Handler),
+            laned_request,
+        ),
+        variant(
+            "trace_unsampled",
+            telemetry.http_server_layer().layer(Handler),
+            plain_request,
+        ),
+    ]
+}
 
+fn bench(c: &mut Criterion) {
+    let (meter, _provider) = install();
     let mut group = c.benchmark_group("server_stack");
-
-    let mut bare = Handler;
-    group.bench_function("bare", |b| {
-        b.iter(|| black_box(one(&mut bare, plain_request())))
-    });
-
-    let mut stack = ServiceBuilder::new()
-        .layer(in_flight.layer())
-        .layer(notice())
-        .layer(telemetry.http_server_layer())
-        .layer(LaneLayer::new())
-        .service(Handler);
-    group.bench_function("sae_stack", |b| {
-        b.iter(|| black_box(one(&mut stack, plain_request())))
-    });
-
-    let mut bare_laned = Handler;
-    group.bench_function("bare_in_lane", |b| {
-        b.iter(|| black_box(one(&mut bare_laned, laned_request())))
-    });
-    group.bench_function("sae_stack_in_lane", |b| {
-        b.iter(|| black_box(one(&mut stack, laned_request())))
-    });
-
-    let mut notice_only = ServiceBuilder::new()
-        .layer(in_flight.layer())
-        .layer(notice())
-        .service(Handler);
-    group.bench_function("notice_and_in_flight", |b| {
-        b.iter(|| black_box(one(&mut notice_only, plain_request())))
-    });
-
-    let mut lane_only = LaneLayer::new().layer(Handler);
-    group.bench_function("lane", |b| {
-        b.iter(|| black_box(one(&mut lane_only, plain_request())))
-    });
-
-    let mut trace_only = telemetry.http_server_layer().layer(Handler);
-    group.bench_function("trace_unsampled", |b| {
-        b.iter(|| black_box(one(&mut trace_only, plain_request())))
-    });
+    for (name, mut run) in variants(&meter) {
+        group.bench_function(name, |b| b.iter(&mut run));
+    }
     group.finish();
 }
 
+/// `SAE_BENCH_ITERATIONS=<n> server_stack <variant>...`: exactly `n`
+/// requests per named variant, for instruction counting (callgrind).
+fn count_instructions(iterations: &str) {
+    let iterations: u64 = iterations
+        .parse()
+        .expect("SAE_BENCH_ITERATIONS is a number");
+    let names: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|arg| !arg.starts_with('-'))
+        .collect();
+    let (meter, _provider) = install();
+    for (name, mut run) in variants(&meter) {
+        if names.iter().any(|wanted| wanted == name) {
+            for _ in 0..iterations {
+                run();
+            }
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("SAE_BENCH_ITERATIONS") {
+        Ok(iterations) => count_instructions(&iterations),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

@@ -56,7 +56,9 @@ impl fmt::Debug for Lane {
 }
 
 /// What sae knows about the request being served, stored in the request's
-/// [`http::Extensions`] by the server layers.
+/// [`http::Extensions`] by the server layers. A request without one is in
+/// the base lane with no known caller (the lane layer stores nothing then,
+/// so such a request allocates no extension map).
 ///
 /// ```
 /// use sae_core::{Lane, RequestContext};

@@ -14,6 +14,10 @@ use super::Shared;
 use super::pool::{Conn, ConnPool, Protocol};
 use crate::balance::Endpoint;
 
+/// Looked up per response: a `HeaderName`, since a `&str` name is parsed
+/// and hashed anew on every lookup.
+static OFFLINE: header::HeaderName = header::HeaderName::from_static(wire::OFFLINE_HEADER);
+
 pub(super) async fn send<B>(
     shared: Arc<Shared<B>>,
     mut request: Request<B>,
@@ -68,9 +72,7 @@ where
         match conn.send(request).await {
             Ok(response) => {
                 in_flight.complete();
-                if shared.config.evict_on_notice
-                    && response.headers().contains_key(wire::OFFLINE_HEADER)
-                {
+                if shared.config.evict_on_notice && response.headers().contains_key(&OFFLINE) {
                     tracing::info!(name: "sae.offline_notice", service = %shared.balancer.service(), instance = %endpoint.id(), "offline notice seen; evicting the endpoint");
                     shared.balancer.evict(&endpoint);
                 }

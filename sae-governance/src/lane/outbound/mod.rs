@@ -12,15 +12,11 @@
 #[cfg(test)]
 mod tests;
 
-use http::header::HeaderName;
 use http::{HeaderMap, HeaderValue, Request};
 use sae_core::{Lane, RequestContext, wire};
 
-use super::extract::{member_has_key, trim};
+use super::extract::{BAGGAGE, LANE_HEADER, member_has_key, trim};
 use super::scope;
-
-static LANE_HEADER: HeaderName = HeaderName::from_static(wire::LANE_HEADER);
-static BAGGAGE: HeaderName = HeaderName::from_static(wire::BAGGAGE_HEADER);
 
 /// Decides the lane of an outbound `request` (see the module docs), writes
 /// it into the headers, and returns it for endpoint selection.

@@ -11,7 +11,8 @@
 //! 4. else none: the base lane.
 //!
 //! It stores the result in the [`RequestContext`] of the request's
-//! extensions (with the caller named by `x-sae-caller`, when valid) and runs
+//! extensions (with the caller named by `x-sae-caller`, when valid; a base
+//! request with no caller gets none, which means the same) and runs
 //! the inner service — its `call` and every poll of its future — inside the
 //! task-local lane scope ([`scope`](super::scope)), so the sae
 //! [`Client`](crate::Client) stamps the lane on every outbound call the

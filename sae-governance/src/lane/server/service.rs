@@ -81,6 +81,10 @@ impl<S> LaneService<S> {
                     context.caller = caller;
                 }
             }
+            // A base request with no caller has nothing to record: an absent
+            // context means exactly that, and inserting one would allocate
+            // the request's extension map.
+            None if lane.is_none() && caller.is_none() => {}
             None => RequestContext {
                 lane: lane.clone(),
                 caller,
