@@ -162,10 +162,17 @@ impl<T> Endpoint<T> {
     /// Marks a request as sent; the returned guard counts it as pending until
     /// it is completed or dropped.
     pub fn begin(&self) -> InFlight<'_, T> {
+        self.begin_at(Instant::now())
+    }
+
+    /// [`Self::begin`] with the send time given: the instant of the pick
+    /// ([`Balancer::ready_timed`](super::Balancer::ready_timed)), which saves
+    /// a clock read per request (~35 ns on a VM).
+    pub fn begin_at(&self, sent_at: Instant) -> InFlight<'_, T> {
         self.pending.fetch_add(1, Ordering::Relaxed);
         InFlight {
             endpoint: self,
-            sent_at: Instant::now(),
+            sent_at,
         }
     }
 

@@ -196,10 +196,20 @@ impl<T> Balancer<T> {
     /// the service is strict ([`LaneFallback::Strict`]). A request with no
     /// lane only ever gets a base endpoint.
     pub fn pick(&self, lane: Option<&Lane>) -> Result<Arc<Endpoint<T>>, Unavailable> {
+        self.pick_at(lane, Instant::now())
+    }
+
+    /// [`Self::pick`] as of `now` (ejections, load decay and warm-up are
+    /// judged at `now`), for a caller that already read the clock.
+    pub fn pick_at(
+        &self,
+        lane: Option<&Lane>,
+        now: Instant,
+    ) -> Result<Arc<Endpoint<T>>, Unavailable> {
         self.inner
             .set
             .load()
-            .pick(lane, self.inner.config.lane_fallback, Instant::now())
+            .pick(lane, self.inner.config.lane_fallback, now)
     }
 
     /// Picks an endpoint, waiting up to `wait` for one to become available
@@ -211,20 +221,35 @@ impl<T> Balancer<T> {
         lane: Option<&Lane>,
         wait: Duration,
     ) -> Result<Arc<Endpoint<T>>, Error> {
+        self.ready_timed(lane, wait)
+            .await
+            .map(|(endpoint, _)| endpoint)
+    }
+
+    /// [`Self::ready`], also returning the instant of the successful pick,
+    /// so that [`Endpoint::begin_at`] needs no clock read of its own: the
+    /// client's path reads the clock twice per request (pick, response),
+    /// not four times.
+    pub async fn ready_timed(
+        &self,
+        lane: Option<&Lane>,
+        wait: Duration,
+    ) -> Result<(Arc<Endpoint<T>>, Instant), Error> {
         let started = Instant::now();
-        if let Ok(endpoint) = self.pick(lane) {
-            return Ok(endpoint);
+        if let Ok(endpoint) = self.pick_at(lane, started) {
+            return Ok((endpoint, started));
         }
         let deadline = started + wait;
         let mut changes = self.inner.changes.subscribe();
         loop {
             // Subscribed before this pick, so a change after it still wakes us.
             changes.borrow_and_update();
-            let unavailable = match self.pick(lane) {
-                Ok(endpoint) => return Ok(endpoint),
+            let now = Instant::now();
+            let unavailable = match self.pick_at(lane, now) {
+                Ok(endpoint) => return Ok((endpoint, now)),
                 Err(unavailable) => unavailable,
             };
-            if Instant::now() >= deadline {
+            if now >= deadline {
                 if let Some(lane) = lane
                     && self.inner.config.lane_fallback == LaneFallback::Strict
                 {

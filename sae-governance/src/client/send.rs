@@ -40,9 +40,9 @@ where
             // Event names are read by sae-trace (`sae_trace::events`); plain tracing here.
             tracing::info!(name: "sae.retry", service = %shared.balancer.service(), attempt, "connect failed; sending to another endpoint");
         }
-        let endpoint = shared
+        let (endpoint, picked_at) = shared
             .balancer
-            .ready(lane.as_ref(), shared.config.wait)
+            .ready_timed(lane.as_ref(), shared.config.wait)
             .await?;
         tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
         if let Some(lane) = &lane
@@ -58,7 +58,7 @@ where
             shared.config.protocol,
             explicit_host,
         );
-        let in_flight = endpoint.begin();
+        let in_flight = endpoint.begin_at(picked_at);
         let (mut conn, reused) = match pool.acquire().await {
             Ok(acquired) => acquired,
             Err(source) => {
