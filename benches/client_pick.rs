@@ -33,6 +33,13 @@
 //! drained by a first `poll_ready` before timing.
 //!
 //! `cargo bench --bench client_pick` (add `-- --quick` for a short run).
+//!
+//! Instruction counts (repeatable on a busy machine): with
+//! `SAE_BENCH_ITERATIONS=<n>` the binary skips criterion and runs each variant
+//! named on the command line exactly `n` times, by its criterion id (`direct`,
+//! `sae_client_stack/3`, `tower_p2c_pending_requests/10000`, ...), after one
+//! warm-up request. Two runs under `valgrind --tool=callgrind` with different
+//! `n` give Ir per request: `(Ir(n2) - Ir(n1)) / (n2 - n1)`.
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
@@ -44,7 +51,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group};
 use futures_util::FutureExt;
 use futures_util::task::noop_waker_ref;
 use http::{Request, Response};
@@ -205,7 +212,37 @@ fn sae_balancer(endpoints: usize) -> Balancer<Answer> {
     balancer
 }
 
-fn bench(c: &mut Criterion) {
+/// tower's p2c over `PeakEwma` endpoints, discovery drained.
+fn tower_peak_ewma(
+    endpoints: usize,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error: std::fmt::Debug> {
+    let mut ewma = Balance::new(ServiceList::new((0..endpoints).map(|_| {
+        PeakEwma::new(
+            Answer,
+            Duration::from_millis(30),
+            Duration::from_secs(10).as_nanos() as f64,
+            CompleteOnResponse::default(),
+        )
+    })));
+    black_box(one(&mut ewma));
+    ewma
+}
+
+/// tower's p2c over `PendingRequests` endpoints, discovery drained.
+fn tower_pending_requests(
+    endpoints: usize,
+) -> impl Service<Request<Body>, Response = Response<Body>, Error: std::fmt::Debug> {
+    let mut pending =
+        Balance::new(ServiceList::new((0..endpoints).map(|_| {
+            PendingRequests::new(Answer, CompleteOnResponse::default())
+        })));
+    black_box(one(&mut pending));
+    pending
+}
+
+/// The subscriber and providers every variant runs under, as in a traced
+/// service; returns the unsampled telemetry and the providers to keep.
+fn install() -> (Telemetry, SdkTracerProvider, SdkMeterProvider) {
     let tracer_provider = SdkTracerProvider::builder().build();
     let subscriber = tracing_subscriber::registry()
         .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
@@ -216,30 +253,23 @@ fn bench(c: &mut Criterion) {
     let meter = meter_provider.meter("bench");
     let telemetry =
         Telemetry::with_meter("frontend", &meter, RootSampler::AlwaysOff, Topology::new());
+    (telemetry, tracer_provider, meter_provider)
+}
+
+fn bench(c: &mut Criterion) {
+    let (telemetry, _tracer_provider, _meter_provider) = install();
 
     let mut group = c.benchmark_group("client_pick");
     let mut direct = Answer;
     group.bench_function("direct", |b| b.iter(|| black_box(one(&mut direct))));
     for endpoints in [3, 100, 10_000] {
-        let mut ewma = Balance::new(ServiceList::new((0..endpoints).map(|_| {
-            PeakEwma::new(
-                Answer,
-                Duration::from_millis(30),
-                Duration::from_secs(10).as_nanos() as f64,
-                CompleteOnResponse::default(),
-            )
-        })));
-        black_box(one(&mut ewma));
+        let mut ewma = tower_peak_ewma(endpoints);
         group.bench_function(BenchmarkId::new("tower_p2c_peak_ewma", endpoints), |b| {
             b.iter(|| black_box(one(&mut ewma)))
         });
         drop(ewma);
 
-        let mut pending =
-            Balance::new(ServiceList::new((0..endpoints).map(|_| {
-                PendingRequests::new(Answer, CompleteOnResponse::default())
-            })));
-        black_box(one(&mut pending));
+        let mut pending = tower_pending_requests(endpoints);
         group.bench_function(
             BenchmarkId::new("tower_p2c_pending_requests", endpoints),
             |b| b.iter(|| black_box(one(&mut pending))),
@@ -271,5 +301,64 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Sends `iterations` requests through `service`, after one warm-up request.
+fn repeat<S>(mut service: S, iterations: u64)
+where
+    S: Service<Request<Body>>,
+    S::Error: std::fmt::Debug,
+{
+    black_box(one(&mut service));
+    for _ in 0..iterations {
+        black_box(one(&mut service));
+    }
+}
+
+/// `SAE_BENCH_ITERATIONS=<n> client_pick <variant>[/<endpoints>]...`:
+/// exactly `n` requests per named variant, for instruction counting.
+fn count_instructions(iterations: &str) {
+    let iterations: u64 = iterations
+        .parse()
+        .expect("SAE_BENCH_ITERATIONS is a number");
+    let (telemetry, _tracer_provider, _meter_provider) = install();
+    for name in std::env::args().skip(1).filter(|arg| !arg.starts_with('-')) {
+        let (variant, endpoints) = match name.split_once('/') {
+            Some((variant, endpoints)) => {
+                (variant, endpoints.parse().expect("endpoints is a number"))
+            }
+            None => (name.as_str(), 3),
+        };
+        let untraced = || SaeClientStack {
+            balancer: sae_balancer(endpoints),
+            wait: Duration::from_secs(1),
+        };
+        match variant {
+            "direct" => repeat(Answer, iterations),
+            "tower_p2c_peak_ewma" => repeat(tower_peak_ewma(endpoints), iterations),
+            "tower_p2c_pending_requests" => repeat(tower_pending_requests(endpoints), iterations),
+            "sae_pick" => repeat(
+                SaePick {
+                    balancer: sae_balancer(endpoints),
+                },
+                iterations,
+            ),
+            "sae_client_stack_untraced" => repeat(untraced(), iterations),
+            "sae_client_stack" => repeat(
+                telemetry.http_client_layer("orders").layer(untraced()),
+                iterations,
+            ),
+            unknown => panic!("no variant {unknown}"),
+        }
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    match std::env::var("SAE_BENCH_ITERATIONS") {
+        Ok(iterations) => count_instructions(&iterations),
+        Err(_) => {
+            benches();
+            Criterion::default().configure_from_args().final_summary();
+        }
+    }
+}

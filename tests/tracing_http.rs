@@ -25,6 +25,7 @@ use sae_registry::MemoryRegistry;
 use sae_trace::{Config, ExportProtocol, RootSampler};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{ServiceBuilder, ServiceExt};
+use tracing::Instrument;
 
 use otlp::{GotSpan, KIND_CLIENT, KIND_SERVER, STATUS_ERROR};
 
@@ -88,6 +89,11 @@ async fn one_request_is_one_trace_through_a_and_b() {
                 let to_b = to_b.clone();
                 async move {
                     tracing::info!("handling a");
+                    // The handler's own span, entered only by a spawned task:
+                    // a child of A's server span when sampled, and no span at
+                    // all (no orphan root) when not.
+                    let work = async {}.instrument(tracing::info_span!("a handler work"));
+                    tokio::spawn(work).await.unwrap();
                     let request = Request::get(format!("http://b/b/{what}"))
                         .body(Full::default())
                         .unwrap();
@@ -136,10 +142,11 @@ async fn one_request_is_one_trace_through_a_and_b() {
 
     guard.shutdown().await.unwrap();
 
-    let spans: Vec<GotSpan> = received
-        .spans()
-        .into_iter()
+    let all_spans = received.spans();
+    let spans: Vec<GotSpan> = all_spans
+        .iter()
         .filter(|span| span.attr("sae.service").is_some())
+        .cloned()
         .collect();
     let a_servers: Vec<&GotSpan> = spans
         .iter()
@@ -186,6 +193,22 @@ async fn one_request_is_one_trace_through_a_and_b() {
             );
             assert_eq!(span.status_code == STATUS_ERROR, failed, "{span:?}");
         }
+    }
+    // The handler's own spans: one per sampled request, each a child of A's
+    // server span; the unsampled request's left none (no orphan root).
+    let handler_spans: Vec<&GotSpan> = all_spans
+        .iter()
+        .filter(|s| s.name == "a handler work")
+        .collect();
+    assert_eq!(handler_spans.len(), 4, "{all_spans:#?}");
+    for handler in handler_spans {
+        assert!(
+            a_servers
+                .iter()
+                .any(|server| server.span_id == handler.parent_span_id
+                    && server.trace_id == handler.trace_id),
+            "{handler:?}"
+        );
     }
     let continued = only(&spans, |s| {
         s.kind == KIND_SERVER && s.attr("sae.service") == Some("a") && hex(&s.trace_id) == TRACE_ID

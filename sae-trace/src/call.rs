@@ -12,9 +12,8 @@ use http::{HeaderMap, Method, StatusCode};
 use opentelemetry::KeyValue;
 use tracing::Span;
 
-use crate::metrics::DurationHistogram;
-use crate::telemetry::{Inner, Route, RpcName};
-use crate::topology::EdgeStats;
+use crate::recorder::Recorder;
+use crate::telemetry::{Route, RpcName};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -44,47 +43,37 @@ pub(crate) const GRPC_UNKNOWN: i32 = 2;
 
 pub(crate) struct Call {
     pub(crate) span: Span,
-    telemetry: Arc<Inner>,
-    side: Side,
-    kind: Kind,
+    recorder: Arc<Recorder>,
     start: Instant,
     /// Index into [`METHODS`].
     method: u8,
+    finished: bool,
     route: Option<Arc<Route>>,
     rpc: Option<Arc<RpcName>>,
-    edge: Option<Arc<EdgeStats>>,
-    finished: bool,
 }
 
 impl Call {
-    #[allow(clippy::too_many_arguments)] // a plain constructor of a private type
     pub(crate) fn new(
-        telemetry: Arc<Inner>,
-        side: Side,
-        kind: Kind,
+        recorder: Arc<Recorder>,
         start: Instant,
         span: Span,
         method: &Method,
         route: Option<Arc<Route>>,
         rpc: Option<Arc<RpcName>>,
-        edge: Option<Arc<EdgeStats>>,
     ) -> Self {
         Call {
             span,
-            telemetry,
-            side,
-            kind,
+            recorder,
             start,
             method: method_index(method),
+            finished: false,
             route,
             rpc,
-            edge,
-            finished: false,
         }
     }
 
     pub(crate) fn kind(&self) -> Kind {
-        self.kind
+        self.recorder.kind
     }
 
     /// Finishes the call once; later calls do nothing.
@@ -120,13 +109,13 @@ impl Call {
             }
         }
         self.record_metric(elapsed.as_secs_f64(), outcome, error_type);
-        if let Some(edge) = &self.edge {
+        if let Some(edge) = &self.recorder.edge {
             edge.record(elapsed, failed);
         }
     }
 
     fn failed(&self, outcome: Outcome) -> bool {
-        match (outcome, self.side) {
+        match (outcome, self.recorder.side) {
             (Outcome::Http(status), Side::Server) => status.is_server_error(),
             (Outcome::Http(status), Side::Client) => {
                 status.is_client_error() || status.is_server_error()
@@ -139,20 +128,10 @@ impl Call {
         }
     }
 
-    fn histogram(&self) -> &DurationHistogram {
-        let instruments = &self.telemetry.instruments;
-        match (self.kind, self.side) {
-            (Kind::Http, Side::Server) => &instruments.http_server,
-            (Kind::Http, Side::Client) => &instruments.http_client,
-            (Kind::Grpc, Side::Server) => &instruments.rpc_server,
-            (Kind::Grpc, Side::Client) => &instruments.rpc_client,
-        }
-    }
-
     /// One sample. The attribute set is named by a packed key (route or RPC
     /// id, method, outcome) and built only the first time that key is seen.
     fn record_metric(&self, seconds: f64, outcome: Outcome, error_type: Option<&'static str>) {
-        let name = match self.kind {
+        let name = match self.recorder.kind {
             Kind::Http => self.route.as_ref().map(|route| route.id),
             Kind::Grpc => self.rpc.as_ref().map(|rpc| rpc.id),
         };
@@ -166,13 +145,13 @@ impl Call {
             | u64::from(self.method) << 16
             | tag << 24
             | u64::from(value) << 32;
-        self.histogram()
-            .record(seconds, key, || self.attributes(outcome, error_type))
+        self.recorder
+            .record_duration(seconds, key, || self.attributes(outcome, error_type))
     }
 
     /// The metric attributes of this call ending with `outcome`.
     fn attributes(&self, outcome: Outcome, error_type: Option<&'static str>) -> Vec<KeyValue> {
-        match self.kind {
+        match self.recorder.kind {
             Kind::Http => {
                 let mut attributes = vec![
                     KeyValue::new("http.request.method", METHODS[usize::from(self.method)]),

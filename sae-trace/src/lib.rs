@@ -10,12 +10,22 @@
 //! | [`server::ServerLayer`] | a server span per request, continuing the caller's trace; `http.server.request.duration` / `rpc.server.call.duration` |
 //! | [`client::ClientLayer`] | a client span per call, child of the request served, context injected; `http.client.request.duration` / `rpc.client.call.duration`; topology |
 //! | [`Topology`] | edges caller → callee with counts and latency percentiles; JSON and DOT |
+//! | [`FollowRequestSampler`] / [`RootSampler`] | the SDK sampler that follows sae's decision; how new traces are sampled |
 //! | [`GovernanceCounters`] / [`events`] | sae-governance's events (offline notice, ejection, retry, lane fallback) as counters |
 //!
 //! An unsampled request builds no span and formats no attribute: it pays the
 //! sampling decision, the propagation headers (`traceparent` formatted on the
-//! stack; its bytes and the carried trace context are its only allocations)
-//! and one duration sample on a pre-bound attribute set per layer.
+//! stack; its bytes are its only allocation, besides the header map's own
+//! storage when the request had no header yet), one duration sample on a
+//! pre-bound attribute set per layer and, on the client, one topology sample.
+//! The server layer carries the unsampled trace to the client layer in a
+//! thread-local slot rather than an OpenTelemetry `Context` (an `Arc` per
+//! request); only a request with `baggage` or `tracestate` attaches one.
+//!
+//! A handler's own spans follow the request: [`FollowRequestSampler`] (the
+//! SDK sampler [`init()`] installs) drops the root spans opened while an
+//! unsampled request is served. Wrap your sampler in it when you build your
+//! own tracer provider.
 //!
 //! # Example
 //!
@@ -45,11 +55,13 @@
 
 mod body;
 mod call;
+mod carrier;
 pub mod client;
 pub mod events;
 pub mod init;
 mod metrics;
 mod propagation;
+mod recorder;
 mod sampler;
 pub mod server;
 mod spans;
@@ -59,6 +71,6 @@ pub mod topology;
 pub use body::TracedBody;
 pub use init::{Config, ExportProtocol, InitError, ShutdownError, TraceGuard, init};
 pub use metrics::GovernanceCounters;
-pub use sampler::RootSampler;
+pub use sampler::{FollowRequestSampler, RootSampler};
 pub use telemetry::Telemetry;
 pub use topology::{Edge, EdgeStats, Topology};

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Counter, Histogram, Meter};
@@ -27,6 +28,9 @@ const DURATION_BOUNDARIES: [f64; 14] = [
 /// SDK's unbound path (which has its own cardinality limit).
 const MAX_BOUND_SETS: usize = 1024;
 
+/// Bound attribute sets cached beside each service ([`BoundCache`]).
+const BOUND_CACHE_SLOTS: usize = 4;
+
 pub(crate) struct Instruments {
     pub(crate) http_server: DurationHistogram,
     pub(crate) http_client: DurationHistogram,
@@ -41,7 +45,8 @@ pub(crate) struct Instruments {
 /// SipHash) on every call: ~1,200 instructions a sample. Here a call names
 /// its attribute set by a packed `u64` key (route or RPC id, method, status);
 /// the set is built and bound (`Histogram::bind`) the first time a key is
-/// seen, and later samples go straight to the bound tracker.
+/// seen, and later samples go straight to the bound tracker: through the
+/// service's [`BoundCache`] without a lock, else through this map.
 pub(crate) struct DurationHistogram {
     histogram: Histogram<f64>,
     bound: RwLock<HashMap<u64, BoundHistogram<f64>, BuildHasherDefault<PackedKeyHasher>>>,
@@ -56,29 +61,71 @@ impl DurationHistogram {
     }
 
     /// One sample for the attribute set named by `key`; `attributes` builds
-    /// it on the first sample of that key only.
+    /// it on the first sample of that key only. A key in `cache` takes no
+    /// lock; the first keys a service records fill its cache.
     pub(crate) fn record(
         &self,
+        cache: &BoundCache,
         seconds: f64,
         key: u64,
         attributes: impl FnOnce() -> Vec<KeyValue>,
     ) {
+        for slot in &cache.slots {
+            match slot.get() {
+                Some((cached, bound)) if *cached == key => {
+                    bound.record(seconds);
+                    return;
+                }
+                Some(_) => {}
+                None => {
+                    match self.bound(key, attributes) {
+                        Ok(bound) => {
+                            bound.record(seconds);
+                            // Another call may have filled it meanwhile: then
+                            // this key waits for the next free slot.
+                            let _ = slot.set((key, bound));
+                        }
+                        Err(attributes) => self.histogram.record(seconds, &attributes),
+                    }
+                    return;
+                }
+            }
+        }
+        match self.bound(key, attributes) {
+            Ok(bound) => bound.record(seconds),
+            Err(attributes) => self.histogram.record(seconds, &attributes),
+        }
+    }
+
+    /// The bound histogram of `key`, bound now if it is new; past
+    /// [`MAX_BOUND_SETS`], the attributes to record unbound instead.
+    fn bound(
+        &self,
+        key: u64,
+        attributes: impl FnOnce() -> Vec<KeyValue>,
+    ) -> Result<BoundHistogram<f64>, Vec<KeyValue>> {
         if let Some(bound) = self.bound.read().get(&key) {
-            bound.record(seconds);
-            return;
+            return Ok(bound.clone());
         }
         let attributes = attributes();
         let mut bound = self.bound.write();
-        if bound.len() >= MAX_BOUND_SETS {
-            drop(bound);
-            self.histogram.record(seconds, &attributes);
-            return;
+        if bound.len() >= MAX_BOUND_SETS && !bound.contains_key(&key) {
+            return Err(attributes);
         }
-        bound
+        Ok(bound
             .entry(key)
             .or_insert_with(|| self.histogram.bind(&attributes))
-            .record(seconds);
+            .clone())
     }
+}
+
+/// The first few attribute sets one service records, bound, beside the
+/// service: a sample on one of them reads an atomic instead of taking the
+/// histogram's lock and looking its key up. A service usually records one or
+/// two (its route, status 200, sometimes an error).
+#[derive(Default)]
+pub(crate) struct BoundCache {
+    slots: [OnceLock<(u64, BoundHistogram<f64>)>; BOUND_CACHE_SLOTS],
 }
 
 /// Hashes the packed `u64` keys of [`DurationHistogram`]: one multiply,

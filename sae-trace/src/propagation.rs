@@ -47,14 +47,12 @@ pub(crate) fn extract_parent(headers: &HeaderMap) -> Option<SpanContext> {
     ))
 }
 
-/// The incoming baggage as a context (empty, without allocating, when there
-/// is no `baggage` header).
-pub(crate) fn extract_baggage(headers: &HeaderMap) -> Context {
-    if headers.contains_key(BAGGAGE) {
+/// The incoming baggage as a context; `None`, without allocating, when
+/// there is no `baggage` header.
+pub(crate) fn extract_baggage(headers: &HeaderMap) -> Option<Context> {
+    headers.contains_key(BAGGAGE).then(|| {
         BaggagePropagator::new().extract_with_context(&Context::new(), &HeaderExtractor(headers))
-    } else {
-        Context::new()
-    }
+    })
 }
 
 /// A W3C `traceparent` (version `00`, or a later version read as `00`);
@@ -112,12 +110,13 @@ pub(crate) fn inject(
     if span_context.is_valid()
         && let Some(value) = traceparent(span_context)
     {
-        headers.insert(TRACEPARENT, value);
+        // `try_insert`: a map at its size limit keeps its headers, no panic.
+        let _ = headers.try_insert(TRACEPARENT, value);
         let trace_state = span_context.trace_state();
         if trace_state.into_iter().len() > 0
             && let Ok(value) = HeaderValue::from_str(&trace_state.header())
         {
-            headers.insert(TRACESTATE, value);
+            let _ = headers.try_insert(TRACESTATE, value);
         }
     }
     let baggage = cx.baggage();
@@ -131,7 +130,7 @@ pub(crate) fn inject(
                 lane.as_str().as_bytes(),
             ];
             if let Ok(value) = HeaderValue::from_maybe_shared(Bytes::from(member.concat())) {
-                headers.insert(BAGGAGE, value);
+                let _ = headers.try_insert(BAGGAGE, value);
             }
         }
         // `with_baggage` replaces the baggage: add the lane to a copy.
@@ -154,24 +153,48 @@ pub(crate) fn inject(
 /// `00-{trace id}-{span id}-{flags}`, formatted on the stack: the header's
 /// own bytes are the only allocation.
 fn traceparent(span_context: &SpanContext) -> Option<HeaderValue> {
+    let trace_id = u128::from_be_bytes(span_context.trace_id().to_bytes());
     let mut buffer = [0u8; TRACEPARENT_LEN];
     buffer[..3].copy_from_slice(b"00-");
-    write_hex(&mut buffer[3..35], &span_context.trace_id().to_bytes());
+    buffer[3..19].copy_from_slice(&hex16((trace_id >> 64) as u64));
+    buffer[19..35].copy_from_slice(&hex16(trace_id as u64));
     buffer[35] = b'-';
-    write_hex(&mut buffer[36..52], &span_context.span_id().to_bytes());
+    buffer[36..52].copy_from_slice(&hex16(u64::from_be_bytes(
+        span_context.span_id().to_bytes(),
+    )));
     buffer[52] = b'-';
     let flags = span_context.trace_flags() & TraceFlags::SAMPLED;
-    write_hex(&mut buffer[53..55], &[flags.to_u8()]);
+    buffer[53..55].copy_from_slice(&hex16(u64::from(flags.to_u8()))[14..]);
     // Hex digits and dashes: always a valid header value.
     HeaderValue::from_maybe_shared(Bytes::copy_from_slice(&buffer)).ok()
 }
 
-fn write_hex(out: &mut [u8], bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
-        pair[0] = DIGITS[usize::from(byte >> 4)];
-        pair[1] = DIGITS[usize::from(byte & 0xf)];
-    }
+/// The 16 lowercase hex digits of `n`, most significant first, eight at a
+/// time in a `u64` (one nibble per byte, then to ASCII in one addition)
+/// instead of a table lookup per digit.
+fn hex16(n: u64) -> [u8; 16] {
+    let mut digits = [0u8; 16];
+    digits[..8].copy_from_slice(&ascii_hex(spread_nibbles((n >> 32) as u32)).to_be_bytes());
+    digits[8..].copy_from_slice(&ascii_hex(spread_nibbles(n as u32)).to_be_bytes());
+    digits
+}
+
+/// The eight nibbles of `x`, one per byte, the most significant nibble in
+/// the most significant byte.
+fn spread_nibbles(x: u32) -> u64 {
+    let x = u64::from(x);
+    let x = (x | x << 16) & 0x0000_ffff_0000_ffff;
+    let x = (x | x << 8) & 0x00ff_00ff_00ff_00ff;
+    (x | x << 4) & 0x0f0f_0f0f_0f0f_0f0f
+}
+
+/// Bytes 0..=15 to `0`..=`9`, `a`..=`f`: a byte reaches 16 when 6 is added
+/// exactly when it is a letter, which then needs 39 more than `'0' + n`.
+/// No byte can carry into the next.
+fn ascii_hex(nibbles: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let letters = ((nibbles + 6 * ONES) >> 4) & ONES;
+    nibbles + u64::from(b'0') * ONES + letters * 39
 }
 
 /// The span context of an unsampled trace: the parent's when there is one,

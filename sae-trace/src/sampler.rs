@@ -1,12 +1,23 @@
-//! The root sampling decision, taken by sae's layers before any span exists.
+//! The root sampling decision, taken by sae's layers before any span exists,
+//! and the SDK sampler that agrees with it.
 //!
 //! The SDK's own sampler runs only when a span is built, after the attributes
 //! were formatted. sae decides first, so an unsampled request never formats
 //! an attribute: a trace with a parent follows the parent's sampled flag
-//! (W3C), and a new trace asks this sampler. The SDK is then configured with
-//! `parentbased_always_on`, so a trace is decided exactly once.
+//! (W3C), and a new trace asks [`RootSampler`]. The SDK is then configured
+//! with [`FollowRequestSampler`], so a trace is decided exactly once.
 
 use std::env;
+
+use opentelemetry::trace::{Link, SpanKind, TraceContextExt, TraceId};
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_sdk::trace::{Sampler, SamplingDecision, SamplingResult, ShouldSample};
+
+use crate::carrier;
+
+mod in_request;
+
+pub(crate) use in_request::StartInRequest;
 
 /// How a request without a (valid) incoming trace parent is sampled.
 ///
@@ -73,43 +84,87 @@ impl RootSampler {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::RootSampler;
+/// The SDK sampler for services traced by sae: follows a valid parent (like
+/// `ParentBased`), and drops a *root* span opened while this thread serves an
+/// unsampled sae request; other roots go to the wrapped sampler.
+///
+/// sae's layers decide a request's sampling before any span exists, and an
+/// unsampled request carries its trace without an OpenTelemetry `Context` (see
+/// the server layer's docs). A span a handler opens during such a request, with
+/// `tracing` (tracing-opentelemetry) or the OpenTelemetry API, therefore has no
+/// parent in OpenTelemetry's eyes; this sampler drops it instead of starting a
+/// sampled orphan trace. Outside unsampled requests, roots are decided by the
+/// wrapped sampler: [`Sampler::AlwaysOn`] in [`crate::init()`], because sae's
+/// server and client layers have already applied the [`RootSampler`].
+///
+/// [`crate::init()`] installs it. When you build your own tracer provider,
+/// wrap your sampler in it:
+///
+/// ```
+/// use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
+/// use sae_trace::FollowRequestSampler;
+///
+/// let provider = SdkTracerProvider::builder()
+///     .with_sampler(FollowRequestSampler::new(Sampler::AlwaysOn))
+///     .build();
+/// # let _ = provider;
+/// ```
+///
+/// A span counts as opened during the request when the SDK starts it: an
+/// OpenTelemetry span started while the handler runs, or a `tracing` span
+/// entered there. The `tracing` layer of [`crate::init()`] and
+/// [`crate::TraceGuard::layer`] also starts a `tracing` span created there
+/// but entered only later elsewhere (`tokio::spawn(work.instrument(span))`),
+/// so it is decided inside the request too; with a `tracing` subscriber of
+/// your own without that layer, such a span is decided where it is entered.
+#[derive(Clone, Debug)]
+pub struct FollowRequestSampler<S = Sampler> {
+    root: S,
+}
 
-    #[test]
-    fn parses_every_spec_name_and_survives_garbage() {
-        assert_eq!(RootSampler::parse(None, None), RootSampler::AlwaysOn);
-        assert_eq!(
-            RootSampler::parse(Some("always_on"), None),
-            RootSampler::AlwaysOn
-        );
-        assert_eq!(
-            RootSampler::parse(Some("parentbased_always_off"), None),
-            RootSampler::AlwaysOff
-        );
-        assert_eq!(
-            RootSampler::parse(Some("traceidratio"), Some("0.5")),
-            RootSampler::Ratio(0.5)
-        );
-        assert_eq!(
-            RootSampler::parse(Some("traceidratio"), Some("7")),
-            RootSampler::Ratio(1.0)
-        );
-        assert_eq!(
-            RootSampler::parse(Some("traceidratio"), Some("NaN")),
-            RootSampler::Ratio(1.0)
-        );
-        assert_eq!(
-            RootSampler::parse(Some("traceidratio"), Some("x")),
-            RootSampler::Ratio(1.0)
-        );
-    }
-
-    #[test]
-    fn extremes_decide_the_same_way_every_time() {
-        assert!((0..100).all(|_| RootSampler::Ratio(1.0).sample()));
-        assert!((0..100).all(|_| !RootSampler::Ratio(0.0).sample()));
-        assert!((0..100).all(|_| !RootSampler::AlwaysOff.sample()));
+impl<S: ShouldSample + Clone + 'static> FollowRequestSampler<S> {
+    /// Follows parents and unsampled sae requests; asks `root` for other roots.
+    pub fn new(root: S) -> Self {
+        FollowRequestSampler { root }
     }
 }
+
+impl<S: ShouldSample + Clone + 'static> ShouldSample for FollowRequestSampler<S> {
+    fn should_sample(
+        &self,
+        parent_context: Option<&Context>,
+        trace_id: TraceId,
+        name: &str,
+        span_kind: &SpanKind,
+        attributes: &[KeyValue],
+        links: &[Link],
+    ) -> SamplingResult {
+        if let Some(cx) = parent_context {
+            let span = cx.span();
+            let parent = span.span_context();
+            if parent.is_valid() {
+                return SamplingResult {
+                    decision: if parent.is_sampled() {
+                        SamplingDecision::RecordAndSample
+                    } else {
+                        SamplingDecision::Drop
+                    },
+                    attributes: Vec::new(),
+                    trace_state: parent.trace_state().clone(),
+                };
+            }
+        }
+        if carrier::current().is_some() {
+            return SamplingResult {
+                decision: SamplingDecision::Drop,
+                attributes: Vec::new(),
+                trace_state: Default::default(),
+            };
+        }
+        self.root
+            .should_sample(parent_context, trace_id, name, span_kind, attributes, links)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,7 @@ impl<S> Layer<S> for ClientLayer {
             .edge(self.telemetry.service(), &self.callee);
         TraceClient::new(
             inner,
-            self.telemetry.clone(),
+            &self.telemetry,
             Arc::clone(&self.callee),
             edge,
             self.kind,

@@ -4,11 +4,12 @@
 //!
 //! # Why it is built this way
 //!
-//! - **The parent is the current OpenTelemetry context.** Inside a sampled
-//!   server span tracing-opentelemetry has activated that span's context;
-//!   inside an unsampled one the server layer attached the unsampled trace
-//!   context. So the client follows the request it serves in both cases, and
-//!   only a call made outside any request asks the [`crate::RootSampler`].
+//! - **The parent is the request being served.** In this order: a sampled
+//!   current OpenTelemetry span (inside a sampled server span,
+//!   tracing-opentelemetry has activated its context) gets a child span; the
+//!   unsampled request the server layer carries (its ids, flags `00`) or an
+//!   unsampled current OpenTelemetry span is continued without a span; only a
+//!   call made outside any request asks the [`crate::RootSampler`].
 //! - **Unsampled calls only propagate.** `traceparent` (flag `00`), `tracestate`
 //!   and `baggage` are written; no span is built, no attribute formatted.
 //! - **Governance facts land in the client span.** The inner service (sae's
@@ -20,6 +21,9 @@
 //!   service, so the callee's spans know their caller.
 //! - **Topology.** The edge caller → callee is looked up once, when the layer
 //!   is built; each call adds to its atomics, sampled or not.
+//! - **One shared recorder per service.** A call holds one `Arc` for its
+//!   histogram, topology edge and the service's first bound metric
+//!   attribute sets, so finishing takes no lock and no map lookup.
 //!
 //! ```
 //! use sae_trace::{RootSampler, Telemetry, Topology};

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::header::HeaderName;
+use http::header::{Entry, HeaderName};
 use http::{Request, Response};
 use opentelemetry::trace::TraceContextExt;
 use sae_core::{RequestContext, wire};
@@ -15,6 +15,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use super::ResponseFuture;
 use crate::body::TracedBody;
 use crate::call::{Call, Kind, Side};
+use crate::carrier::{self, UnsampledTrace};
+use crate::recorder::Recorder;
 use crate::spans::{self, ClientFacts};
 use crate::topology::EdgeStats;
 use crate::{Telemetry, propagation};
@@ -25,26 +27,27 @@ const CALLER: HeaderName = HeaderName::from_static(wire::CALLER_HEADER);
 #[derive(Clone, Debug)]
 pub struct TraceClient<S> {
     inner: S,
-    telemetry: Telemetry,
+    recorder: Arc<Recorder>,
     callee: Arc<str>,
-    edge: Arc<EdgeStats>,
-    kind: Kind,
 }
 
 impl<S> TraceClient<S> {
     pub(crate) fn new(
         inner: S,
-        telemetry: Telemetry,
+        telemetry: &Telemetry,
         callee: Arc<str>,
         edge: Arc<EdgeStats>,
         kind: Kind,
     ) -> Self {
         TraceClient {
             inner,
-            telemetry,
+            recorder: Arc::new(Recorder::new(
+                Arc::clone(&telemetry.inner),
+                Side::Client,
+                kind,
+                Some(edge),
+            )),
             callee,
-            edge,
-            kind,
         }
     }
 }
@@ -63,17 +66,13 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let start = Instant::now();
-        let telemetry = &self.telemetry.inner;
-        // The current context: the request being served (its span's, or the
-        // unsampled trace the server layer attached), read without cloning.
-        let parent = opentelemetry::Context::map_current(|current| {
-            let span = current.span();
-            let parent = span.span_context();
-            parent.is_valid().then(|| parent.clone())
-        });
-        let sampled = match &parent {
-            Some(parent) => parent.is_sampled(),
-            None => telemetry.sampler.sample(),
+        let telemetry = &self.recorder.telemetry;
+        let kind = self.recorder.kind;
+        let parent = parent();
+        let sampled = match parent {
+            Parent::SampledSpan => true,
+            Parent::UnsampledRequest(_) | Parent::UnsampledSpan => false,
+            Parent::None => telemetry.sampler.sample(),
         };
         let lane = RequestContext::from_extensions(request.extensions())
             .and_then(|context| context.lane.clone());
@@ -84,48 +83,89 @@ where
                 callee: &self.callee,
                 lane: lane.as_ref().map(|lane| lane.as_str()),
             };
-            span = match self.kind {
+            span = match kind {
                 Kind::Http => spans::http_client(&request, &facts),
                 Kind::Grpc => spans::grpc_client(&request, &facts),
             };
-            if parent.is_some() {
+            if parent == Parent::SampledSpan {
                 let _ = span.set_parent(opentelemetry::Context::current());
             }
         }
-        let propagated = if span.is_disabled() {
-            propagation::unsampled(parent)
-        } else {
-            span.context().span().span_context().clone()
-        };
         let headers = request.headers_mut();
-        opentelemetry::Context::map_current(|current| {
-            propagation::inject(&propagated, current, lane.as_ref(), headers);
-        });
-        if let Some(caller) = &telemetry.caller_header
-            && !headers.contains_key(&CALLER)
-        {
-            // A `HeaderName` constant: inserting a `&str` name copies it.
-            headers.insert(CALLER, caller.clone());
+        let lane = lane.as_ref();
+        if !span.is_disabled() {
+            let propagated = span.context().span().span_context().clone();
+            opentelemetry::Context::map_current(|current| {
+                propagation::inject(&propagated, current, lane, headers);
+            });
+        } else if let Parent::UnsampledRequest(trace) = parent {
+            let propagated = trace.span_context();
+            opentelemetry::Context::map_current(|current| {
+                propagation::inject(&propagated, current, lane, headers);
+            });
+        } else if parent == Parent::None {
+            let root = propagation::unsampled(None);
+            opentelemetry::Context::map_current(|current| {
+                propagation::inject(&root, current, lane, headers);
+            });
+        } else {
+            // The current span's context, as it is (a span filtered out by
+            // the subscriber leaves its parent's sampled flag).
+            opentelemetry::Context::map_current(|current| {
+                propagation::inject(current.span().span_context(), current, lane, headers);
+            });
         }
-        let rpc = match self.kind {
+        // One lookup (a `HeaderName` constant: a `&str` name would be parsed
+        // and copied); a caller's own value is kept.
+        if let Some(caller) = &telemetry.caller_header
+            && let Ok(Entry::Vacant(entry)) = headers.try_entry(CALLER)
+        {
+            let _ = entry.try_insert(caller.clone());
+        }
+        let rpc = match kind {
             Kind::Grpc => telemetry.rpc_name(request.uri().path()),
             Kind::Http => None,
         };
         let call = Call::new(
-            Arc::clone(telemetry),
-            Side::Client,
-            self.kind,
+            Arc::clone(&self.recorder),
             start,
             span,
             request.method(),
             None,
             rpc,
-            Some(Arc::clone(&self.edge)),
         );
         let inner = {
             let _entered = call.span.enter();
             self.inner.call(request)
         };
         ResponseFuture::new(inner, call)
+    }
+}
+
+/// Whose trace a call continues, in this order: a sampled OpenTelemetry span
+/// current on this thread (the sampled request being served, or the user's
+/// own span), the unsampled sae request being served (the carrier), an
+/// unsampled OpenTelemetry span; else a new trace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Parent {
+    SampledSpan,
+    UnsampledRequest(UnsampledTrace),
+    UnsampledSpan,
+    None,
+}
+
+fn parent() -> Parent {
+    let current = opentelemetry::Context::map_current(|current| {
+        let span = current.span();
+        let span_context = span.span_context();
+        span_context.is_valid().then(|| span_context.is_sampled())
+    });
+    if current == Some(true) {
+        return Parent::SampledSpan;
+    }
+    match (carrier::current(), current) {
+        (Some(trace), _) => Parent::UnsampledRequest(trace),
+        (None, Some(_)) => Parent::UnsampledSpan,
+        (None, None) => Parent::None,
     }
 }

@@ -9,6 +9,7 @@ use sae_core::{Lifecycle, Phase};
 use tracing_subscriber::Layer;
 use tracing_subscriber::registry::LookupSpan;
 
+use crate::sampler::StartInRequest;
 use crate::{GovernanceCounters, RootSampler, Telemetry, Topology};
 
 /// Why [`TraceGuard::shutdown`] or [`TraceGuard::flush`] reported a failure.
@@ -62,7 +63,10 @@ impl TraceGuard {
 
     /// The `tracing` layer to add to your own subscriber (when
     /// [`crate::Config::install_subscriber`] is off): the OpenTelemetry layer,
-    /// INFO and above, plus the [`GovernanceCounters`].
+    /// INFO and above, a layer that starts the spans created during an
+    /// unsampled request at once (so [`crate::FollowRequestSampler`] drops
+    /// them even when they are entered later elsewhere), and the
+    /// [`GovernanceCounters`].
     pub fn layer<S>(&self) -> impl Layer<S> + Send + Sync + 'static
     where
         S: tracing::Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
@@ -74,7 +78,9 @@ impl TraceGuard {
         let spans = tracing_opentelemetry::layer()
             .with_tracer(tracer_provider.tracer("sae"))
             .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
-        spans.and_then(GovernanceCounters::new(&meter_provider.meter("sae")))
+        spans
+            .and_then(StartInRequest::default())
+            .and_then(GovernanceCounters::new(&meter_provider.meter("sae")))
     }
 
     /// Exports everything buffered now, without stopping.

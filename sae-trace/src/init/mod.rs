@@ -11,8 +11,10 @@
 //!   `OTEL_TRACES_SAMPLER`/`_ARG`, `OTEL_METRIC_EXPORT_INTERVAL` and the batch
 //!   processor's `OTEL_BSP_*` are honoured; a [`Config`] field overrides them.
 //! - **Sampling** is decided by sae's layers ([`crate::RootSampler`]) before a
-//!   span exists; the SDK sampler is `parentbased_always_on`, so a trace is
-//!   decided once.
+//!   span exists. The SDK sampler is [`crate::FollowRequestSampler`] around
+//!   `always_on`: it follows a span's parent, and drops the root spans a
+//!   handler opens while serving an unsampled request, so a trace is decided
+//!   once and a handler's own spans never become sampled orphans.
 //! - **Globals.** The W3C trace-context + baggage propagator, the tracer and
 //!   meter providers, and (unless [`Config::install_subscriber`] is off) a
 //!   `tracing` subscriber with the OpenTelemetry layer (INFO and above) and
@@ -50,7 +52,7 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::RootSampler;
+use crate::{FollowRequestSampler, RootSampler};
 
 /// Why [`init()`] failed.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +99,7 @@ pub fn init(config: Config) -> Result<TraceGuard, InitError> {
         })?;
     let tracer_provider = SdkTracerProvider::builder()
         .with_span_processor(BatchSpanProcessor::builder(span_exporter, Tokio).build())
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::AlwaysOn)))
+        .with_sampler(FollowRequestSampler::new(Sampler::AlwaysOn))
         .with_resource(resource.clone())
         .build();
     let mut reader = PeriodicReader::builder(metric_exporter, Tokio);

@@ -23,7 +23,7 @@ fn a_valid_traceparent_is_continued_and_reinjected() {
         parent.trace_id().to_string(),
         "4bf92f3577b34da6a3ce929d0e0e4736"
     );
-    let cx = extract_baggage(&incoming);
+    let cx = extract_baggage(&incoming).unwrap();
     let mut out = HeaderMap::new();
     inject(&parent, &cx, None, &mut out);
     assert_eq!(out[TRACEPARENT], PARENT);
@@ -113,7 +113,12 @@ fn a_lane_joins_other_baggage_unless_it_is_there() {
     let mut incoming = HeaderMap::new();
     incoming.insert("baggage", HeaderValue::from_static("k=v"));
     let mut out = HeaderMap::new();
-    inject(&root, &extract_baggage(&incoming), Some(&gray), &mut out);
+    inject(
+        &root,
+        &extract_baggage(&incoming).unwrap(),
+        Some(&gray),
+        &mut out,
+    );
     let baggage = out["baggage"].to_str().unwrap();
     assert!(
         baggage.contains("sae-tag=gray") && baggage.contains("k=v"),
@@ -122,6 +127,20 @@ fn a_lane_joins_other_baggage_unless_it_is_there() {
 
     incoming.insert("baggage", HeaderValue::from_static("sae-tag=blue"));
     let mut out = HeaderMap::new();
-    inject(&root, &extract_baggage(&incoming), Some(&gray), &mut out);
+    inject(
+        &root,
+        &extract_baggage(&incoming).unwrap(),
+        Some(&gray),
+        &mut out,
+    );
     assert_eq!(out["baggage"], "sae-tag=blue");
+}
+
+#[test]
+fn hex_digits_match_the_formatter() {
+    let mut rng = fastrand::Rng::with_seed(5);
+    let edges = [0, 1, 9, 10, 15, 16, 0xa5a5_5a5a_0f0f_f0f0, u64::MAX];
+    for n in edges.into_iter().chain((0..1000).map(|_| rng.u64(..))) {
+        assert_eq!(hex16(n), format!("{n:016x}").as_bytes(), "{n:#x}");
+    }
 }

@@ -9,23 +9,34 @@ use pin_project::pin_project;
 
 use crate::body::TracedBody;
 use crate::call::{Call, Kind, Outcome, grpc_status};
+use crate::carrier::{self, UnsampledTrace};
 
-/// Runs the inner future inside the request's span (or trace context), then
-/// finishes the call at the head (HTTP, trailers-only gRPC) or hands it to
-/// the body (gRPC).
+/// Runs the inner future inside the request's span (or, unsampled, with its
+/// trace in the thread's carrier), then finishes the call at the head (HTTP,
+/// trailers-only gRPC) or hands it to the body (gRPC).
 #[pin_project]
 pub struct ResponseFuture<F> {
     #[pin]
     inner: F,
     call: Option<Call>,
+    /// The unsampled trace, put in the carrier around each poll.
+    carried: Option<UnsampledTrace>,
+    /// Only when the request carried baggage or a tracestate: attached
+    /// around each poll.
     context: Option<opentelemetry::Context>,
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn new(inner: F, call: Call, context: Option<opentelemetry::Context>) -> Self {
+    pub(crate) fn new(
+        inner: F,
+        call: Call,
+        carried: Option<UnsampledTrace>,
+        context: Option<opentelemetry::Context>,
+    ) -> Self {
         ResponseFuture {
             inner,
             call: Some(call),
+            carried,
             context,
         }
     }
@@ -42,6 +53,7 @@ where
         let result = {
             let _entered = this.call.as_ref().map(|call| call.span.enter());
             let _attached = this.context.clone().map(opentelemetry::Context::attach);
+            let _carried = carrier::carry(*this.carried);
             ready!(this.inner.poll(cx))
         };
         let Some(call) = this.call.take() else {

@@ -35,6 +35,6 @@ impl<S> Layer<S> for ServerLayer {
     type Service = TraceServer<S>;
 
     fn layer(&self, inner: S) -> TraceServer<S> {
-        TraceServer::new(inner, self.telemetry.clone(), self.kind)
+        TraceServer::new(inner, &self.telemetry, self.kind)
     }
 }

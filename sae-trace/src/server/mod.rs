@@ -6,9 +6,13 @@
 //! - **Decide before building.** A W3C parent's sampled flag decides; without
 //!   a valid parent (absent or malformed `traceparent`: a new trace, never an
 //!   error) the [`crate::RootSampler`] does. An unsampled request builds no
-//!   span and formats no attribute: it only carries the trace context (as an
-//!   OpenTelemetry `Context` attached while the handler runs) so that the
-//!   client layer propagates "not sampled" downstream.
+//!   span and formats no attribute: it only carries the trace's ids while the
+//!   handler runs, in a thread-local slot set around `call` and every poll
+//!   (no allocation; OpenTelemetry 0.33 could only carry them in a `Context`,
+//!   an `Arc` per request), so that the client layer propagates "not
+//!   sampled" downstream and [`crate::FollowRequestSampler`] drops the
+//!   handler's own root spans. A request with `baggage` or `tracestate`
+//!   (rare) attaches an OpenTelemetry `Context` instead, which carries them.
 //! - **The handler runs inside the span.** The response future enters the
 //!   span on every poll, so a handler's own `tracing` events land in it, and
 //!   tracing-opentelemetry activates the span's context so the client layer

@@ -85,3 +85,16 @@ async fn a_malformed_parent_starts_a_new_trace() {
         "{traceparent}"
     );
 }
+
+#[tokio::test]
+async fn an_unsampled_parent_alone_is_carried_without_a_context() {
+    let parent = format!("00-{TRACE_ID}-00f067aa0ba902b7-00");
+    let headers = downstream_headers(RootSampler::AlwaysOn, &[("traceparent", &parent)]).await;
+    assert_eq!(headers["traceparent"], parent.as_str());
+    assert!(!headers.contains_key("tracestate") && !headers.contains_key("baggage"));
+    assert_eq!(
+        crate::carrier::current(),
+        None,
+        "the request left nothing behind"
+    );
+}

@@ -28,6 +28,11 @@ impl Histogram {
         self.counts[index(micros)].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// How many values were recorded.
+    pub(crate) fn total(&self) -> u64 {
+        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
     /// The upper edge of the bucket holding the `quantile` (0.0 to 1.0) of the
     /// recorded values: a value at most one bucket width above the true one.
     pub(crate) fn quantile(&self, quantile: f64) -> Option<Duration> {
@@ -118,9 +123,11 @@ mod tests {
     fn quantiles_land_within_a_bucket_of_the_truth() {
         let histogram = Histogram::new();
         assert_eq!(histogram.quantile(0.5), None);
+        assert_eq!(histogram.total(), 0);
         for millis in 1..=100 {
             histogram.record(Duration::from_millis(millis));
         }
+        assert_eq!(histogram.total(), 100);
         let p50 = histogram.quantile(0.5).unwrap();
         let p99 = histogram.quantile(0.99).unwrap();
         assert!(

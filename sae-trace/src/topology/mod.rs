@@ -48,8 +48,10 @@ pub struct Topology {
 type Edges = BTreeMap<(Arc<str>, Arc<str>), Arc<EdgeStats>>;
 
 /// The live counters of one edge; [`EdgeStats::record`] is lock-free.
+///
+/// The request count is the latency histogram's total, so a call costs two
+/// atomic additions (one bucket, and the error count only when it failed).
 pub struct EdgeStats {
-    requests: AtomicU64,
     errors: AtomicU64,
     latency: Histogram,
 }
@@ -87,7 +89,6 @@ impl Topology {
         let key = (Arc::<str>::from(caller), Arc::<str>::from(callee));
         Arc::clone(edges.entry(key).or_insert_with(|| {
             Arc::new(EdgeStats {
-                requests: AtomicU64::new(0),
                 errors: AtomicU64::new(0),
                 latency: Histogram::new(),
             })
@@ -109,7 +110,7 @@ impl Topology {
                 Edge {
                     caller: caller.to_string(),
                     callee: callee.to_string(),
-                    requests: stats.requests.load(Ordering::Relaxed),
+                    requests: stats.latency.total(),
                     errors: stats.errors.load(Ordering::Relaxed),
                     p50_us: quantile(0.5),
                     p90_us: quantile(0.9),
@@ -152,7 +153,6 @@ impl std::fmt::Debug for Topology {
 impl EdgeStats {
     /// Records one finished call.
     pub fn record(&self, latency: Duration, failed: bool) {
-        self.requests.fetch_add(1, Ordering::Relaxed);
         if failed {
             self.errors.fetch_add(1, Ordering::Relaxed);
         }
@@ -163,7 +163,7 @@ impl EdgeStats {
 impl std::fmt::Debug for EdgeStats {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EdgeStats")
-            .field("requests", &self.requests.load(Ordering::Relaxed))
+            .field("requests", &self.latency.total())
             .field("errors", &self.errors.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
