@@ -72,6 +72,10 @@ use tower::load::{CompleteOnResponse, PeakEwma, PendingRequests};
 use tower::{Layer, Service};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/counting.rs"]
+#[allow(dead_code)] // `by_name` serves the benches whose variants are a list
+mod counting;
+
 type Body = Empty<Bytes>;
 
 /// One endpoint's service: answers at once, no allocation of its own.
@@ -107,8 +111,13 @@ impl Service<Request<Body>> for SaePick {
     }
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
-        let endpoint = self.balancer.pick(None).expect("endpoints are available");
-        let in_flight = endpoint.begin();
+        // One clock read for the pick and the send time, as the client does.
+        let now = tokio::time::Instant::now();
+        let endpoint = self
+            .balancer
+            .pick_at(None, now)
+            .expect("endpoints are available");
+        let in_flight = endpoint.begin_at(now);
         let mut service = *endpoint.state();
         let response = service
             .call(request)
@@ -118,6 +127,9 @@ impl Service<Request<Body>> for SaePick {
         ready(response)
     }
 }
+
+/// Looked up per response, as the client does: a `HeaderName`, not a `&str`.
+static OFFLINE: http::HeaderName = http::HeaderName::from_static(wire::OFFLINE_HEADER);
 
 /// The client's per-request path without the transport (see the module docs).
 #[derive(Clone)]
@@ -149,16 +161,16 @@ impl Service<Request<Body>> for SaeClientStack {
         let balancer = self.balancer.clone();
         let wait = self.wait;
         Box::pin(async move {
-            let endpoint = balancer.ready(lane.as_ref(), wait).await?;
+            let (endpoint, picked_at) = balancer.ready_timed(lane.as_ref(), wait).await?;
             tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
-            let in_flight = endpoint.begin();
+            let in_flight = endpoint.begin_at(picked_at);
             let mut service = *endpoint.state();
             let response = match service.call(request).await {
                 Ok(response) => response,
                 Err(never) => match never {},
             };
             in_flight.complete();
-            if response.headers().contains_key(wire::OFFLINE_HEADER) {
+            if response.headers().contains_key(&OFFLINE) {
                 balancer.evict(&endpoint);
             }
             Ok(response)
@@ -301,64 +313,49 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Sends `iterations` requests through `service`, after one warm-up request.
-fn repeat<S>(mut service: S, iterations: u64)
-where
-    S: Service<Request<Body>>,
-    S::Error: std::fmt::Debug,
-{
-    black_box(one(&mut service));
-    for _ in 0..iterations {
-        black_box(one(&mut service));
-    }
+/// `client_pick <variant>[/<endpoints>]` (3 endpoints when not given), built
+/// only when named: the 10,000-endpoint balancers are not built for nothing.
+fn find(telemetry: &Telemetry, name: &str) -> Option<counting::Run> {
+    let (variant, endpoints) = match name.split_once('/') {
+        Some((variant, endpoints)) => (variant, endpoints.parse().ok()?),
+        None => (name, 3),
+    };
+    let untraced = || SaeClientStack {
+        balancer: sae_balancer(endpoints),
+        wait: Duration::from_secs(1),
+    };
+    Some(match variant {
+        "direct" => run(Answer),
+        "tower_p2c_peak_ewma" => run(tower_peak_ewma(endpoints)),
+        "tower_p2c_pending_requests" => run(tower_pending_requests(endpoints)),
+        "sae_pick" => run(SaePick {
+            balancer: sae_balancer(endpoints),
+        }),
+        "sae_client_stack_untraced" => run(untraced()),
+        "sae_client_stack" => run(telemetry.http_client_layer("orders").layer(untraced())),
+        _ => return None,
+    })
 }
 
-/// `SAE_BENCH_ITERATIONS=<n> client_pick <variant>[/<endpoints>]...`:
-/// exactly `n` requests per named variant, for instruction counting.
-fn count_instructions(iterations: &str) {
-    let iterations: u64 = iterations
-        .parse()
-        .expect("SAE_BENCH_ITERATIONS is a number");
-    let (telemetry, _tracer_provider, _meter_provider) = install();
-    for name in std::env::args().skip(1).filter(|arg| !arg.starts_with('-')) {
-        let (variant, endpoints) = match name.split_once('/') {
-            Some((variant, endpoints)) => {
-                (variant, endpoints.parse().expect("endpoints is a number"))
-            }
-            None => (name.as_str(), 3),
-        };
-        let untraced = || SaeClientStack {
-            balancer: sae_balancer(endpoints),
-            wait: Duration::from_secs(1),
-        };
-        match variant {
-            "direct" => repeat(Answer, iterations),
-            "tower_p2c_peak_ewma" => repeat(tower_peak_ewma(endpoints), iterations),
-            "tower_p2c_pending_requests" => repeat(tower_pending_requests(endpoints), iterations),
-            "sae_pick" => repeat(
-                SaePick {
-                    balancer: sae_balancer(endpoints),
-                },
-                iterations,
-            ),
-            "sae_client_stack_untraced" => repeat(untraced(), iterations),
-            "sae_client_stack" => repeat(
-                telemetry.http_client_layer("orders").layer(untraced()),
-                iterations,
-            ),
-            unknown => panic!("no variant {unknown}"),
-        }
-    }
+/// One request through `service` per call.
+fn run<S>(mut service: S) -> counting::Run
+where
+    S: Service<Request<Body>> + 'static,
+    S::Error: std::fmt::Debug,
+{
+    Box::new(move || {
+        black_box(one(&mut service));
+    })
 }
 
 criterion_group!(benches, bench);
 
 fn main() {
-    match std::env::var("SAE_BENCH_ITERATIONS") {
-        Ok(iterations) => count_instructions(&iterations),
-        Err(_) => {
-            benches();
-            Criterion::default().configure_from_args().final_summary();
+    counting::main(benches, || {
+        let (telemetry, tracer_provider, meter_provider) = install();
+        move |name: &str| {
+            let _providers = (&tracer_provider, &meter_provider);
+            find(&telemetry, name)
         }
-    }
+    });
 }

@@ -48,6 +48,10 @@ use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceBuilder};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/counting.rs"]
+mod counting;
+use counting::Variant;
+
 type Body = Empty<Bytes>;
 
 /// The bare handler: answers at once, no allocation of its own.
@@ -117,8 +121,6 @@ fn install() -> (opentelemetry::metrics::Meter, SdkMeterProvider) {
     (meter_provider.meter("bench"), meter_provider)
 }
 
-type Variant = (&'static str, Box<dyn FnMut()>);
-
 fn variant<S>(name: &'static str, mut service: S, request: fn() -> Request<Body>) -> Variant
 where
     S: Service<Request<Body>> + 'static,
@@ -184,34 +186,11 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// `SAE_BENCH_ITERATIONS=<n> server_stack <variant>...`: exactly `n`
-/// requests per named variant, for instruction counting (callgrind).
-fn count_instructions(iterations: &str) {
-    let iterations: u64 = iterations
-        .parse()
-        .expect("SAE_BENCH_ITERATIONS is a number");
-    let names: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    let (meter, _provider) = install();
-    for (name, mut run) in variants(&meter) {
-        if names.iter().any(|wanted| wanted == name) {
-            for _ in 0..iterations {
-                run();
-            }
-        }
-    }
-}
-
 criterion_group!(benches, bench);
 
 fn main() {
-    match std::env::var("SAE_BENCH_ITERATIONS") {
-        Ok(iterations) => count_instructions(&iterations),
-        Err(_) => {
-            benches();
-            Criterion::default().configure_from_args().final_summary();
-        }
-    }
+    counting::main(benches, || {
+        let (meter, provider) = install();
+        counting::by_name(variants(&meter), provider)
+    });
 }

@@ -48,6 +48,10 @@ use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceExt, service_fn};
 use tracing_subscriber::layer::SubscriberExt;
 
+#[path = "support/counting.rs"]
+mod counting;
+use counting::Variant;
+
 type Body = Empty<Bytes>;
 
 const UNSAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
@@ -78,8 +82,6 @@ fn install() -> (Meter, SdkMeterProvider) {
         .build();
     (meter_provider.meter("bench"), meter_provider)
 }
-
-type Variant = (&'static str, Box<dyn FnMut()>);
 
 /// One closure per variant, each sending one request through its stack.
 fn variants(meter: &Meter) -> Vec<Variant> {
@@ -151,34 +153,11 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// `SAE_BENCH_ITERATIONS=<n> trace_overhead <variant>...`: exactly `n`
-/// requests per named variant, for instruction counting.
-fn count_instructions(iterations: &str) {
-    let iterations: u64 = iterations
-        .parse()
-        .expect("SAE_BENCH_ITERATIONS is a number");
-    let names: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .collect();
-    let (meter, _provider) = install();
-    for (name, mut run) in variants(&meter) {
-        if names.iter().any(|wanted| wanted == name) {
-            for _ in 0..iterations {
-                run();
-            }
-        }
-    }
-}
-
 criterion_group!(benches, bench);
 
 fn main() {
-    match std::env::var("SAE_BENCH_ITERATIONS") {
-        Ok(iterations) => count_instructions(&iterations),
-        Err(_) => {
-            benches();
-            Criterion::default().configure_from_args().final_summary();
-        }
-    }
+    counting::main(benches, || {
+        let (meter, provider) = install();
+        counting::by_name(variants(&meter), provider)
+    });
 }
