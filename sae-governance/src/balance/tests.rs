@@ -383,3 +383,43 @@ mod random_histories {
         }
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn rtt_estimate_is_tower_peak_ewma() {
+    let balancer = balancer();
+    balancer.apply(WatchEvent::Upsert(registered("a", 1001, 1)));
+    let endpoint = balancer.pick(None).unwrap();
+    let now = tokio::time::Instant::now;
+    let estimate_ms = |at| endpoint.rtt_estimate(at).unwrap().as_secs_f64() * 1e3;
+    let close = |got: f64, want: f64| (got - want).abs() <= want * 1e-6;
+
+    assert_eq!(endpoint.rtt_estimate(now()), None, "no sample yet");
+    let first = endpoint.begin();
+    tokio::time::advance(Duration::from_millis(10)).await;
+    first.complete();
+    assert!(close(estimate_ms(now()), 10.0));
+
+    // Decays with the 10 s time constant, for tiny and large gaps alike.
+    let tiny = now() + Duration::from_micros(3);
+    assert!(close(estimate_ms(tiny), 10.0 * (-3e-6f64 / 10.0).exp()));
+    let later = now() + Duration::from_secs(10);
+    assert!(close(estimate_ms(later), 10.0 * (-1f64).exp()));
+
+    // A lower sample is averaged in by the time since the last one ...
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let second = endpoint.begin();
+    tokio::time::advance(Duration::from_millis(1)).await;
+    second.complete();
+    let decay = (-1.001f64 / 10.0).exp();
+    let want = 10.0 * decay + 1.0 * (1.0 - decay);
+    assert!(
+        close(estimate_ms(now()), want),
+        "{} vs {want}",
+        estimate_ms(now())
+    );
+    // ... and a higher one replaces the estimate (the peak).
+    let third = endpoint.begin();
+    tokio::time::advance(Duration::from_millis(50)).await;
+    third.complete();
+    assert!(close(estimate_ms(now()), 50.0));
+}
