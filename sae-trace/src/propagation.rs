@@ -87,16 +87,37 @@ fn parse_traceparent(value: &[u8]) -> Option<(TraceId, SpanId, TraceFlags)> {
 }
 
 /// Lowercase hex digits (at most 16) as a number.
+///
+/// A table lookup per digit and one validity check at the end, not a
+/// `match` and an early return per digit: every traced request parses 52
+/// digits (~600 instructions that way, ~250 this way; callgrind).
 fn hex_u64(digits: &[u8]) -> Option<u64> {
-    digits.iter().try_fold(0u64, |number, &digit| {
-        let nibble = match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            _ => return None,
-        };
-        Some(number << 4 | u64::from(nibble))
-    })
+    let mut number = 0u64;
+    let mut seen = 0u8;
+    for &digit in digits {
+        let nibble = NIBBLE[usize::from(digit)];
+        seen |= nibble;
+        number = number << 4 | u64::from(nibble & 0x0f);
+    }
+    (seen & !0x0f == 0).then_some(number)
 }
+
+/// The value of each lowercase hex digit; `0xff` (never a nibble) for
+/// every other byte.
+static NIBBLE: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut digit = 0;
+    while digit < 10 {
+        table[b'0' as usize + digit] = digit as u8;
+        digit += 1;
+    }
+    let mut letter = 0;
+    while letter < 6 {
+        table[b'a' as usize + letter] = 10 + letter as u8;
+        letter += 1;
+    }
+    table
+};
 
 /// Writes `traceparent` (and `tracestate` when not empty) of `span_context`,
 /// and the baggage of `cx`. A request in a lane carries it as the `sae-tag`

@@ -144,3 +144,25 @@ fn hex_digits_match_the_formatter() {
         assert_eq!(hex16(n), format!("{n:016x}").as_bytes(), "{n:#x}");
     }
 }
+
+#[test]
+fn only_lowercase_hex_digits_parse() {
+    for byte in 0..=u8::MAX {
+        let expected = match byte {
+            b'0'..=b'9' => Some(u64::from(byte - b'0')),
+            b'a'..=b'f' => Some(u64::from(byte - b'a' + 10)),
+            _ => None,
+        };
+        assert_eq!(super::hex_u64(&[byte]), expected, "byte {byte:#04x}");
+        // An invalid digit anywhere spoils the whole number.
+        assert_eq!(
+            super::hex_u64(&[b'a', byte, b'1']).is_some(),
+            expected.is_some()
+        );
+    }
+    assert_eq!(super::hex_u64(b"ffffffffffffffff"), Some(u64::MAX));
+    assert_eq!(
+        super::hex_u64(b"00f067aa0ba902b7"),
+        Some(0x00f0_67aa_0ba9_02b7)
+    );
+}
