@@ -50,19 +50,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, criterion_group};
 use futures_util::FutureExt;
-use futures_util::task::noop_waker_ref;
 use http::{Request, Response};
-use http_body_util::Empty;
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
-use sae_core::{
-    Error, Instance, Registered, RequestContext, Revision, ServiceName, Snapshot, WatchEvent, wire,
-};
+use opentelemetry::metrics::Meter;
+use sae_core::{Error, RequestContext, ServiceName, WatchEvent, wire};
 use sae_governance::balance::{BalanceConfig, Balancer};
 use sae_governance::lane::{self, outbound};
 use sae_trace::{RootSampler, Telemetry, Topology};
@@ -70,31 +62,11 @@ use tower::balance::p2c::Balance;
 use tower::discover::ServiceList;
 use tower::load::{CompleteOnResponse, PeakEwma, PendingRequests};
 use tower::{Layer, Service};
-use tracing_subscriber::layer::SubscriberExt;
 
-#[path = "support/counting.rs"]
-#[allow(dead_code)] // `by_name` serves the benches whose variants are a list
-mod counting;
-
-type Body = Empty<Bytes>;
-
-/// One endpoint's service: answers at once, no allocation of its own.
-#[derive(Clone, Copy)]
-struct Answer;
-
-impl Service<Request<Body>> for Answer {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Body>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _request: Request<Body>) -> Self::Future {
-        ready(Ok(Response::new(Body::new())))
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::counting;
+use support::{Answer, Body, one};
 
 /// sae's balancing alone: pick, count the request in flight, call, record.
 struct SaePick {
@@ -184,43 +156,13 @@ fn request() -> Request<Body> {
         .unwrap()
 }
 
-/// One request through `service`: ready, call, poll the response once, drop it.
-fn one<S>(service: &mut S) -> Option<S::Response>
-where
-    S: Service<Request<Body>>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(noop_waker_ref());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(ready) => ready.unwrap(),
-        Poll::Pending => panic!("an in-memory balancer is ready at once"),
-    }
-    service
-        .call(request())
-        .now_or_never()
-        .map(|response| response.unwrap())
-}
-
 fn sae_balancer(endpoints: usize) -> Balancer<Answer> {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
         |_| Answer,
     );
-    let instances = (0..endpoints)
-        .map(|i| Registered {
-            instance: Instance::builder("orders")
-                .id(format!("i-{i}"))
-                .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into())
-                .build()
-                .unwrap(),
-            revision: Revision(i as u64 + 1),
-        })
-        .collect();
-    balancer.apply(WatchEvent::Snapshot(Snapshot {
-        revision: Revision(endpoints as u64),
-        instances,
-    }));
+    balancer.apply(WatchEvent::Snapshot(support::snapshot(endpoints, |_| None)));
     balancer
 }
 
@@ -236,7 +178,7 @@ fn tower_peak_ewma(
             CompleteOnResponse::default(),
         )
     })));
-    black_box(one(&mut ewma));
+    black_box(one(&mut ewma, request()));
     ewma
 }
 
@@ -248,43 +190,35 @@ fn tower_pending_requests(
         Balance::new(ServiceList::new((0..endpoints).map(|_| {
             PendingRequests::new(Answer, CompleteOnResponse::default())
         })));
-    black_box(one(&mut pending));
+    black_box(one(&mut pending, request()));
     pending
 }
 
-/// The subscriber and providers every variant runs under, as in a traced
-/// service; returns the unsampled telemetry and the providers to keep.
-fn install() -> (Telemetry, SdkTracerProvider, SdkMeterProvider) {
-    let tracer_provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(ManualReader::builder().build())
-        .build();
-    let meter = meter_provider.meter("bench");
-    let telemetry =
-        Telemetry::with_meter("frontend", &meter, RootSampler::AlwaysOff, Topology::new());
-    (telemetry, tracer_provider, meter_provider)
+/// The unsampled telemetry of the calling service, on the bench's meter.
+fn telemetry(meter: &Meter) -> Telemetry {
+    Telemetry::with_meter("frontend", meter, RootSampler::AlwaysOff, Topology::new())
 }
 
 fn bench(c: &mut Criterion) {
-    let (telemetry, _tracer_provider, _meter_provider) = install();
+    let (meter, _providers) = support::install();
+    let telemetry = telemetry(&meter);
 
     let mut group = c.benchmark_group("client_pick");
     let mut direct = Answer;
-    group.bench_function("direct", |b| b.iter(|| black_box(one(&mut direct))));
+    group.bench_function("direct", |b| {
+        b.iter(|| black_box(one(&mut direct, request())))
+    });
     for endpoints in [3, 100, 10_000] {
         let mut ewma = tower_peak_ewma(endpoints);
         group.bench_function(BenchmarkId::new("tower_p2c_peak_ewma", endpoints), |b| {
-            b.iter(|| black_box(one(&mut ewma)))
+            b.iter(|| black_box(one(&mut ewma, request())))
         });
         drop(ewma);
 
         let mut pending = tower_pending_requests(endpoints);
         group.bench_function(
             BenchmarkId::new("tower_p2c_pending_requests", endpoints),
-            |b| b.iter(|| black_box(one(&mut pending))),
+            |b| b.iter(|| black_box(one(&mut pending, request()))),
         );
         drop(pending);
 
@@ -293,7 +227,7 @@ fn bench(c: &mut Criterion) {
             balancer: balancer.clone(),
         };
         group.bench_function(BenchmarkId::new("sae_pick", endpoints), |b| {
-            b.iter(|| black_box(one(&mut pick)))
+            b.iter(|| black_box(one(&mut pick, request())))
         });
 
         let mut untraced = SaeClientStack {
@@ -302,12 +236,12 @@ fn bench(c: &mut Criterion) {
         };
         group.bench_function(
             BenchmarkId::new("sae_client_stack_untraced", endpoints),
-            |b| b.iter(|| black_box(one(&mut untraced))),
+            |b| b.iter(|| black_box(one(&mut untraced, request()))),
         );
 
         let mut stack = telemetry.http_client_layer("orders").layer(untraced);
         group.bench_function(BenchmarkId::new("sae_client_stack", endpoints), |b| {
-            b.iter(|| black_box(one(&mut stack)))
+            b.iter(|| black_box(one(&mut stack, request())))
         });
     }
     group.finish();
@@ -344,7 +278,7 @@ where
     S::Error: std::fmt::Debug,
 {
     Box::new(move || {
-        black_box(one(&mut service));
+        black_box(one(&mut service, request()));
     })
 }
 
@@ -352,9 +286,10 @@ criterion_group!(benches, bench);
 
 fn main() {
     counting::main(benches, || {
-        let (telemetry, tracer_provider, meter_provider) = install();
+        let (meter, providers) = support::install();
+        let telemetry = telemetry(&meter);
         move |name: &str| {
-            let _providers = (&tracer_provider, &meter_provider);
+            let _keep = &providers;
             find(&telemetry, name)
         }
     });

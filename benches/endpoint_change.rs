@@ -16,16 +16,15 @@
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
-use sae_core::{Instance, Registered, RemovalReason, Revision, ServiceName, Snapshot, WatchEvent};
+use sae_core::{Registered, RemovalReason, Revision, ServiceName, WatchEvent};
 use sae_governance::balance::{BalanceConfig, Balancer};
+
+#[path = "support/mod.rs"]
+mod support;
 
 fn registered(i: usize, revision: u64) -> Registered {
     Registered {
-        instance: Instance::builder("orders")
-            .id(format!("i-{i}"))
-            .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into())
-            .build()
-            .unwrap(),
+        instance: support::instance(i).build().unwrap(),
         revision: Revision(revision),
     }
 }
@@ -36,12 +35,7 @@ fn balancer(endpoints: usize) -> Balancer<()> {
         BalanceConfig::default(),
         |_| (),
     );
-    balancer.apply(WatchEvent::Snapshot(Snapshot {
-        revision: Revision(endpoints as u64),
-        instances: (0..endpoints)
-            .map(|i| registered(i, i as u64 + 1))
-            .collect(),
-    }));
+    balancer.apply(WatchEvent::Snapshot(support::snapshot(endpoints, |_| None)));
     balancer
 }
 

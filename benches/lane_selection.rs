@@ -10,8 +10,11 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use sae_core::{Instance, Lane, Registered, Revision, ServiceName, Snapshot, WatchEvent};
+use sae_core::{Lane, ServiceName, WatchEvent};
 use sae_governance::balance::{BalanceConfig, Balancer};
+
+#[path = "support/mod.rs"]
+mod support;
 
 /// `endpoints` instances; with `lanes > 0`, half are base and the other
 /// half spread evenly over `lanes` lanes (`lane-0` …).
@@ -21,24 +24,8 @@ fn balancer(endpoints: usize, lanes: usize) -> Balancer<()> {
         BalanceConfig::default(),
         |_| (),
     );
-    let instances = (0..endpoints)
-        .map(|i| {
-            let mut builder = Instance::builder("orders")
-                .id(format!("i-{i}"))
-                .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into());
-            if lanes > 0 && i % 2 == 1 {
-                builder = builder.lane(format!("lane-{}", (i / 2) % lanes));
-            }
-            Registered {
-                instance: builder.build().unwrap(),
-                revision: Revision(i as u64 + 1),
-            }
-        })
-        .collect();
-    balancer.apply(WatchEvent::Snapshot(Snapshot {
-        revision: Revision(endpoints as u64),
-        instances,
-    }));
+    let lane = |i: usize| (lanes > 0 && i % 2 == 1).then(|| format!("lane-{}", (i / 2) % lanes));
+    balancer.apply(WatchEvent::Snapshot(support::snapshot(endpoints, lane)));
     balancer
 }
 

@@ -26,11 +26,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use sae_core::{Instance, Registered, Registry, Revision, ServiceName, Snapshot, WatchEvent};
+use sae_core::{Registry, ServiceName, WatchEvent};
 use sae_governance::Client;
 use sae_governance::balance::{BalanceConfig, Balancer};
 use sae_registry::MemoryRegistry;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats, StatsAlloc};
+
+#[path = "support/mod.rs"]
+mod support;
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -40,25 +43,9 @@ fn live(stats: Stats) -> isize {
     stats.bytes_allocated as isize + stats.bytes_reallocated - stats.bytes_deallocated as isize
 }
 
-fn instance(i: usize) -> Instance {
-    Instance::builder("orders")
-        .id(format!("i-{i}"))
-        .addr(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 8080).into())
-        .build()
-        .unwrap()
-}
-
 /// Bytes a `Balancer<()>` keeps after one snapshot of `endpoints` instances.
 fn balancer_bytes(endpoints: usize) -> (isize, Balancer<()>) {
-    let snapshot = Snapshot {
-        revision: Revision(endpoints as u64),
-        instances: (0..endpoints)
-            .map(|i| Registered {
-                instance: instance(i),
-                revision: Revision(i as u64 + 1),
-            })
-            .collect(),
-    };
+    let snapshot = support::snapshot(endpoints, |_| None);
     let region = Region::new(GLOBAL);
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
@@ -77,7 +64,12 @@ fn client_bytes(runtime: &tokio::runtime::Runtime, endpoints: usize) -> isize {
         let registry = MemoryRegistry::new();
         let mut registrations = Vec::with_capacity(endpoints);
         for i in 0..endpoints {
-            registrations.push(registry.register(instance(i)).await.unwrap());
+            registrations.push(
+                registry
+                    .register(support::instance(i).build().unwrap())
+                    .await
+                    .unwrap(),
+            );
         }
         let registry: Arc<dyn Registry> = Arc::new(registry);
         let region = Region::new(GLOBAL);

@@ -26,51 +26,21 @@
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
-use std::convert::Infallible;
-use std::future::{Ready, ready};
 use std::hint::black_box;
-use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
-use futures_util::FutureExt;
-use futures_util::task::noop_waker_ref;
-use http::{Request, Response};
-use http_body_util::Empty;
-use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use http::Request;
+use opentelemetry::metrics::Meter;
 use sae_core::{Instance, Lifecycle, Phase};
 use sae_governance::LaneLayer;
 use sae_governance::server::{InFlight, OfflineNoticeLayer};
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceBuilder};
-use tracing_subscriber::layer::SubscriberExt;
 
-#[path = "support/counting.rs"]
-mod counting;
-use counting::Variant;
-
-type Body = Empty<Bytes>;
-
-/// The bare handler: answers at once, no allocation of its own.
-#[derive(Clone, Copy)]
-struct Handler;
-
-impl Service<Request<Body>> for Handler {
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Ready<Result<Response<Body>, Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, _request: Request<Body>) -> Self::Future {
-        ready(Ok(Response::new(Body::new())))
-    }
-}
+#[path = "support/mod.rs"]
+mod support;
+use support::counting::{self, Variant};
+use support::{Answer, Body, one};
 
 fn plain_request() -> Request<Body> {
     Request::get("/orders/7")
@@ -91,36 +61,6 @@ fn laned_request() -> Request<Body> {
         .unwrap()
 }
 
-/// One request through `service`: ready, call, poll the response once, drop it.
-fn one<S, R>(service: &mut S, request: Request<Body>) -> Option<R>
-where
-    S: Service<Request<Body>, Response = R>,
-    S::Error: std::fmt::Debug,
-{
-    let mut cx = Context::from_waker(noop_waker_ref());
-    match service.poll_ready(&mut cx) {
-        Poll::Ready(ready) => ready.unwrap(),
-        Poll::Pending => panic!("the benched services are always ready"),
-    }
-    service
-        .call(request)
-        .now_or_never()
-        .map(|response| response.unwrap())
-}
-
-/// The subscriber and meter a traced service runs under (unsampled requests
-/// build no span); the provider must outlive the variants.
-fn install() -> (opentelemetry::metrics::Meter, SdkMeterProvider) {
-    let tracer_provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(ManualReader::builder().build())
-        .build();
-    (meter_provider.meter("bench"), meter_provider)
-}
-
 fn variant<S>(name: &'static str, mut service: S, request: fn() -> Request<Body>) -> Variant
 where
     S: Service<Request<Body>> + 'static,
@@ -134,7 +74,7 @@ where
     )
 }
 
-fn variants(meter: &opentelemetry::metrics::Meter) -> Vec<Variant> {
+fn variants(meter: &Meter) -> Vec<Variant> {
     let telemetry = Telemetry::with_meter("orders", meter, RootSampler::AlwaysOff, Topology::new());
     let instance = Instance::builder("orders").id("orders-1").build().unwrap();
     let lifecycle = Lifecycle::new();
@@ -148,49 +88,45 @@ fn variants(meter: &opentelemetry::metrics::Meter) -> Vec<Variant> {
             .layer(notice())
             .layer(telemetry.http_server_layer())
             .layer(LaneLayer::new())
-            .service(Handler)
+            .service(Answer)
     };
     vec![
-        variant("bare", Handler, plain_request),
+        variant("bare", Answer, plain_request),
         variant("sae_stack", stack(), plain_request),
-        variant("bare_in_lane", Handler, laned_request),
+        variant("bare_in_lane", Answer, laned_request),
         variant("sae_stack_in_lane", stack(), laned_request),
         variant(
             "notice_and_in_flight",
             ServiceBuilder::new()
                 .layer(in_flight.layer())
                 .layer(notice())
-                .service(Handler),
+                .service(Answer),
             plain_request,
         ),
-        variant("lane", LaneLayer::new().layer(Handler), plain_request),
+        variant("lane", LaneLayer::new().layer(Answer), plain_request),
         variant(
             "lane_in_lane",
-            LaneLayer::new().layer(Handler),
+            LaneLayer::new().layer(Answer),
             laned_request,
         ),
         variant(
             "trace_unsampled",
-            telemetry.http_server_layer().layer(Handler),
+            telemetry.http_server_layer().layer(Answer),
             plain_request,
         ),
     ]
 }
 
 fn bench(c: &mut Criterion) {
-    let (meter, _provider) = install();
-    let mut group = c.benchmark_group("server_stack");
-    for (name, mut run) in variants(&meter) {
-        group.bench_function(name, |b| b.iter(&mut run));
-    }
-    group.finish();
+    let (meter, _providers) = support::install();
+    support::bench_each(c, "server_stack", variants(&meter));
 }
 
 criterion_group!(benches, bench);
 
 fn main() {
     counting::main(benches, || {
-        let (meter, provider) = install();
-        counting::by_name(variants(&meter), provider)
+        let (meter, providers) = support::install();
+        counting::by_name(variants(&meter), providers)
     });
 }

@@ -35,24 +35,17 @@
 use std::convert::Infallible;
 use std::hint::black_box;
 
-use bytes::Bytes;
 use criterion::{Criterion, criterion_group};
 use futures_util::FutureExt;
 use http::{Request, Response};
-use http_body_util::Empty;
-use opentelemetry::metrics::{Meter, MeterProvider as _};
-use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
-use opentelemetry_sdk::trace::SdkTracerProvider;
+use opentelemetry::metrics::Meter;
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceExt, service_fn};
-use tracing_subscriber::layer::SubscriberExt;
 
-#[path = "support/counting.rs"]
-mod counting;
-use counting::Variant;
-
-type Body = Empty<Bytes>;
+#[path = "support/mod.rs"]
+mod support;
+use support::Body;
+use support::counting::{self, Variant};
 
 const UNSAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
 
@@ -68,19 +61,6 @@ fn request(traceparent: Option<&'static str>) -> Request<Body> {
 fn downstream() -> impl Service<Request<Body>, Response = Response<Body>, Error = Infallible> + Clone
 {
     service_fn(|_request: Request<Body>| async { Ok::<_, Infallible>(Response::new(Body::new())) })
-}
-
-/// The subscriber and providers every variant runs under, as in a real
-/// service; returns the meter the layers record on.
-fn install() -> (Meter, SdkMeterProvider) {
-    let tracer_provider = SdkTracerProvider::builder().build();
-    let subscriber = tracing_subscriber::registry()
-        .with(tracing_opentelemetry::layer().with_tracer(tracer_provider.tracer("bench")));
-    tracing::subscriber::set_global_default(subscriber).unwrap();
-    let meter_provider = SdkMeterProvider::builder()
-        .with_reader(ManualReader::builder().build())
-        .build();
-    (meter_provider.meter("bench"), meter_provider)
 }
 
 /// One closure per variant, each sending one request through its stack.
@@ -145,19 +125,15 @@ fn variants(meter: &Meter) -> Vec<Variant> {
 }
 
 fn bench(c: &mut Criterion) {
-    let (meter, _provider) = install();
-    let mut group = c.benchmark_group("trace_overhead");
-    for (name, mut run) in variants(&meter) {
-        group.bench_function(name, |b| b.iter(&mut run));
-    }
-    group.finish();
+    let (meter, _providers) = support::install();
+    support::bench_each(c, "trace_overhead", variants(&meter));
 }
 
 criterion_group!(benches, bench);
 
 fn main() {
     counting::main(benches, || {
-        let (meter, provider) = install();
-        counting::by_name(variants(&meter), provider)
+        let (meter, providers) = support::install();
+        counting::by_name(variants(&meter), providers)
     });
 }
