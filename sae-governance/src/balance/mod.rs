@@ -281,6 +281,7 @@ impl<T> Balancer<T> {
         let mut members = self.inner.members.lock();
         if members.evict(endpoint) {
             self.publish(&members);
+            self.inner.changes.send_modify(|version| *version += 1);
         }
         drop(members);
         tracing::debug!(service = %self.inner.service, id = %endpoint.id(), addr = %endpoint.addr(), "evicted by offline notice");
@@ -317,9 +318,9 @@ impl<T> Balancer<T> {
     }
 
     /// Publishes the members' routing set: a clone sharing every chunk the
-    /// change did not touch (O(n / 64), not a rebuild).
+    /// change did not touch (O(n / 64), not a rebuild). The caller wakes
+    /// the waiting requests.
     fn publish(&self, members: &Members<T>) {
         self.inner.set.store(Arc::new(members.routing().clone()));
-        self.inner.changes.send_modify(|version| *version += 1);
     }
 }
