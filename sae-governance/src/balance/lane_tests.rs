@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use sae_core::{Error, Instance, Lane, Registered, Revision, ServiceName, WatchEvent};
 
+use super::tests::endpoint;
 use super::{BalanceConfig, Balancer, LaneFallback};
 
 fn balancer(fallback: LaneFallback) -> Balancer<()> {
@@ -113,11 +114,7 @@ async fn load_is_shared_state_inside_a_lane() {
     upsert(&balancer, "base", None, 1);
     upsert(&balancer, "gray-1", Some("gray"), 2);
     upsert(&balancer, "gray-2", Some("gray"), 3);
-    let busy = balancer
-        .endpoints()
-        .into_iter()
-        .find(|endpoint| endpoint.id().as_str() == "gray-1")
-        .unwrap();
+    let busy = endpoint(&balancer, "gray-1");
     let in_flight: Vec<_> = (0..5).map(|_| busy.begin()).collect();
     assert_eq!(picks(&balancer, Some(&gray()), 200), set(&["gray-2"]));
     drop(in_flight);
@@ -146,11 +143,7 @@ async fn warm_up_weights_picks_inside_a_lane() {
             revision: Revision(revision as u64 + 1),
         }));
     }
-    let new = balancer
-        .endpoints()
-        .into_iter()
-        .find(|endpoint| endpoint.id().as_str() == "gray-new")
-        .unwrap();
+    let new = endpoint(&balancer, "gray-new");
     let now = tokio::time::Instant::now();
     assert!(
         new.effective_weight(now) < 0.2 * 100.0,

@@ -1,4 +1,5 @@
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sae_core::{
@@ -6,7 +7,7 @@ use sae_core::{
     WatchEvent,
 };
 
-use super::{BalanceConfig, Balancer};
+use super::{BalanceConfig, Balancer, Endpoint};
 
 fn balancer() -> Balancer<()> {
     Balancer::new(
@@ -44,6 +45,15 @@ fn ids(balancer: &Balancer<()>) -> HashSet<String> {
         .collect()
 }
 
+/// The routable endpoint with id `id`.
+pub(super) fn endpoint(balancer: &Balancer<()>, id: &str) -> Arc<Endpoint<()>> {
+    balancer
+        .endpoints()
+        .into_iter()
+        .find(|endpoint| endpoint.id().as_str() == id)
+        .unwrap_or_else(|| panic!("no routable endpoint {id}"))
+}
+
 fn picked_ids(balancer: &Balancer<()>, lane: Option<&Lane>, picks: usize) -> HashSet<String> {
     (0..picks)
         .map(|_| balancer.pick(lane).unwrap().id().to_string())
@@ -59,11 +69,7 @@ async fn p2c_prefers_the_less_loaded_endpoint() {
     let balancer = balancer();
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 1)));
     balancer.apply(WatchEvent::Upsert(registered("b", 1002, 2)));
-    let busy = balancer
-        .endpoints()
-        .into_iter()
-        .find(|endpoint| endpoint.id().as_str() == "a")
-        .unwrap();
+    let busy = endpoint(&balancer, "a");
     let in_flight: Vec<_> = (0..5).map(|_| busy.begin()).collect();
     // With two endpoints both are always the candidates, so the cheaper one always wins.
     assert_eq!(picked_ids(&balancer, None, 200), set(&["b"]));
@@ -127,11 +133,7 @@ async fn an_evicted_endpoint_is_never_picked() {
     let balancer = balancer();
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 1)));
     balancer.apply(WatchEvent::Upsert(registered("b", 1002, 2)));
-    let a = balancer
-        .endpoints()
-        .into_iter()
-        .find(|endpoint| endpoint.id().as_str() == "a")
-        .unwrap();
+    let a = endpoint(&balancer, "a");
     assert!(balancer.evict(&a));
     assert!(!balancer.evict(&a), "a second notice changes nothing");
     assert!(a.is_evicted());
@@ -145,11 +147,7 @@ async fn an_evicted_endpoint_comes_back_only_with_a_larger_revision() {
     let balancer = balancer();
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 5)));
     balancer.apply(WatchEvent::Upsert(registered("b", 1002, 6)));
-    let a = balancer
-        .endpoints()
-        .into_iter()
-        .find(|e| e.id().as_str() == "a")
-        .unwrap();
+    let a = endpoint(&balancer, "a");
     balancer.evict(&a);
 
     // A poll still listing the same registration does not resurrect it.
@@ -164,11 +162,7 @@ async fn an_evicted_endpoint_comes_back_only_with_a_larger_revision() {
     // A new registration does.
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 9)));
     assert_eq!(ids(&balancer), set(&["a", "b"]));
-    let back = balancer
-        .endpoints()
-        .into_iter()
-        .find(|e| e.id().as_str() == "a")
-        .unwrap();
+    let back = endpoint(&balancer, "a");
     assert!(!back.is_evicted());
     assert_eq!(back.revision(), Revision(9));
 }
@@ -212,11 +206,7 @@ async fn an_ejected_endpoint_is_skipped_until_its_backoff_ends() {
     let balancer = balancer();
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 1)));
     balancer.apply(WatchEvent::Upsert(registered("b", 1002, 2)));
-    let a = balancer
-        .endpoints()
-        .into_iter()
-        .find(|e| e.id().as_str() == "a")
-        .unwrap();
+    let a = endpoint(&balancer, "a");
     balancer.eject(&a);
     assert_eq!(picked_ids(&balancer, None, 300), set(&["b"]));
     assert_eq!(

@@ -39,6 +39,20 @@ async fn call(client: &HttpClient, path: &str) -> (String, bool, String) {
     (served_by, notice, String::from_utf8(body.to_vec()).unwrap())
 }
 
+/// Registers instance `id` of `orders` at `addr`.
+async fn register(
+    registry: &MemoryRegistry,
+    id: &str,
+    addr: std::net::SocketAddr,
+) -> sae_core::Registration {
+    let instance = Instance::builder("orders")
+        .id(id)
+        .addr(addr)
+        .build()
+        .unwrap();
+    registry.register(instance).await.unwrap()
+}
+
 async fn register_all(
     registry: &MemoryRegistry,
     providers: &[&Provider],
@@ -136,12 +150,7 @@ async fn push_empty_protection_keeps_routing_to_the_last_known_set() {
 async fn a_refused_connect_is_retried_on_another_endpoint() {
     let registry = MemoryRegistry::new();
     let live = http_provider("live").await;
-    let dead = Instance::builder("orders")
-        .id("dead")
-        .addr(dead_addr().await)
-        .build()
-        .unwrap();
-    let _dead = registry.register(dead).await.unwrap();
+    let _dead = register(&registry, "dead", dead_addr().await).await;
     let _live = register_all(&registry, &[&live]).await;
     let client = http_client(&registry);
     until(&client, |c| c.endpoints().len() == 2).await;
@@ -184,12 +193,7 @@ async fn a_failure_after_the_request_was_written_is_returned_unchanged() {
             head.extend_from_slice(&buffer[..read]);
         }
     });
-    let instance = Instance::builder("orders")
-        .id("rude")
-        .addr(addr)
-        .build()
-        .unwrap();
-    let _registration = registry.register(instance).await.unwrap();
+    let _registration = register(&registry, "rude", addr).await;
     let client = http_client(&registry);
     until(&client, |c| c.endpoints().len() == 1).await;
 
@@ -234,12 +238,7 @@ async fn discovery_is_applied_with_no_request_in_flight() {
 #[tokio::test(start_paused = true)]
 async fn polling_discovery_applies_snapshots_each_period() {
     let registry = MemoryRegistry::new();
-    let a = Instance::builder("orders")
-        .id("a")
-        .addr(dead_addr().await)
-        .build()
-        .unwrap();
-    let _a = registry.register(a).await.unwrap();
+    let _a = register(&registry, "a", dead_addr().await).await;
     let client: HttpClient = Client::builder("orders", Arc::new(registry.clone()))
         .discovery(DiscoveryMode::Poll(Duration::from_secs(5)))
         .build_http()
@@ -247,12 +246,7 @@ async fn polling_discovery_applies_snapshots_each_period() {
     until(&client, |c| routes_to(c, &["a"])).await;
     let polls = client.stats().discovery_events;
 
-    let b = Instance::builder("orders")
-        .id("b")
-        .addr(dead_addr().await)
-        .build()
-        .unwrap();
-    let _b = registry.register(b).await.unwrap();
+    let _b = register(&registry, "b", dead_addr().await).await;
     until(&client, |c| routes_to(c, &["a", "b"])).await;
     assert_eq!(
         client.stats().discovery_events,
@@ -361,12 +355,7 @@ async fn a_pooled_connection_closed_by_the_server_is_not_reused() {
     });
 
     let registry = MemoryRegistry::new();
-    let instance = Instance::builder("orders")
-        .id("a")
-        .addr(addr)
-        .build()
-        .unwrap();
-    let _registration = registry.register(instance).await.unwrap();
+    let _registration = register(&registry, "a", addr).await;
     let client = http_client(&registry);
     until(&client, |c| c.endpoints().len() == 1).await;
 

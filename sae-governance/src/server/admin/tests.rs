@@ -22,6 +22,39 @@ fn hello() -> Router {
     Router::new().route("/hello", get(|| async { "hello" }))
 }
 
+/// A provider of `orders` serving [`hello`] on loopback, with its admin
+/// listener on `admin` (and `token`, if any), started and Serving.
+struct Started {
+    addr: std::net::SocketAddr,
+    handle: crate::server::ShutdownHandle,
+    lifecycle: sae_core::Lifecycle,
+    serving: tokio::task::JoinHandle<Result<crate::server::ServeReport, Error>>,
+}
+
+async fn start(registry: &MemoryRegistry, admin: TcpListener, token: Option<&str>) -> Started {
+    let listener = loopback().await;
+    let addr = listener.local_addr().unwrap();
+    let mut builder = Provider::builder(orders(), shared(registry))
+        .handle_signals(false)
+        .admin_listener(admin)
+        .notice_quiet_period(Duration::from_secs(10))
+        .notice_max(Duration::from_secs(20));
+    if let Some(token) = token {
+        builder = builder.admin_token(token);
+    }
+    let provider = builder.build().unwrap();
+    let handle = provider.shutdown_handle();
+    let lifecycle = provider.lifecycle();
+    let serving = tokio::spawn(provider.serve_router(listener, hello()));
+    lifecycle.reached(Phase::Serving).await;
+    Started {
+        addr,
+        handle,
+        lifecycle,
+        serving,
+    }
+}
+
 fn admin_request(
     method: Method,
     path: &str,
@@ -113,23 +146,15 @@ async fn non_loopback_admin_without_token_is_a_config_error() {
 async fn prestop_without_token_is_refused_and_changes_nothing() {
     let _ticker = ClockTicker::start();
     let registry = MemoryRegistry::new();
-    let listener = loopback().await;
-    let addr = listener.local_addr().unwrap();
     let admin = TcpListener::bind("0.0.0.0:0").await.unwrap();
     let admin_addr =
         std::net::SocketAddr::from(([127, 0, 0, 1], admin.local_addr().unwrap().port()));
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
-        .admin_listener(admin)
-        .admin_token(TOKEN)
-        .notice_quiet_period(Duration::from_secs(10))
-        .notice_max(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let handle = provider.shutdown_handle();
-    let lifecycle = provider.lifecycle();
-    let serving = tokio::spawn(provider.serve_router(listener, hello()));
-    lifecycle.reached(Phase::Serving).await;
+    let Started {
+        addr,
+        handle,
+        lifecycle,
+        serving,
+    } = start(&registry, admin, Some(TOKEN)).await;
 
     let refusals = [
         None,
@@ -187,20 +212,14 @@ async fn prestop_without_token_is_refused_and_changes_nothing() {
 async fn prestop_answers_once_the_notice_window_is_over() {
     let _ticker = ClockTicker::start();
     let registry = MemoryRegistry::new();
-    let listener = loopback().await;
     let admin = loopback().await;
     let admin_addr = admin.local_addr().unwrap();
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
-        .admin_listener(admin)
-        .notice_quiet_period(Duration::from_secs(10))
-        .notice_max(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let handle = provider.shutdown_handle();
-    let lifecycle = provider.lifecycle();
-    let serving = tokio::spawn(provider.serve_router(listener, hello()));
-    lifecycle.reached(Phase::Serving).await;
+    let Started {
+        handle,
+        lifecycle,
+        serving,
+        ..
+    } = start(&registry, admin, None).await;
 
     let prestop = send_once(admin_addr, admin_request(Method::GET, "/prestop", None)).await;
     assert_eq!(prestop.status(), 200);
@@ -215,20 +234,14 @@ async fn prestop_answers_once_the_notice_window_is_over() {
 async fn readiness_flips_to_503_once_draining() {
     let _ticker = ClockTicker::start();
     let registry = MemoryRegistry::new();
-    let listener = loopback().await;
     let admin = loopback().await;
     let admin_addr = admin.local_addr().unwrap();
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
-        .admin_listener(admin)
-        .notice_quiet_period(Duration::from_secs(10))
-        .notice_max(Duration::from_secs(20))
-        .build()
-        .unwrap();
-    let handle = provider.shutdown_handle();
-    let lifecycle = provider.lifecycle();
-    let serving = tokio::spawn(provider.serve_router(listener, hello()));
-    lifecycle.reached(Phase::Serving).await;
+    let Started {
+        handle,
+        lifecycle,
+        serving,
+        ..
+    } = start(&registry, admin, None).await;
 
     let get = |path: &'static str| send_once(admin_addr, admin_request(Method::GET, path, None));
     assert_eq!(get("/ready").await.status(), 200);

@@ -27,6 +27,15 @@ use crate::server::test_support::{
 
 const QUIET: Duration = Duration::from_secs(10);
 
+/// A provider of `orders` that ignores signals and stamps the notice for
+/// one quiet period (at most two).
+fn quick_provider(registry: Arc<dyn sae_core::Registry>) -> super::ProviderBuilder {
+    Provider::builder(orders(), registry)
+        .handle_signals(false)
+        .notice_quiet_period(QUIET)
+        .notice_max(2 * QUIET)
+}
+
 fn hello() -> Router {
     Router::new().route("/hello", get(|| async { "hello" }))
 }
@@ -53,12 +62,7 @@ async fn http_sequence_deregisters_first_then_stamps_then_stops() {
     let mut watch = watch(&registry).await;
     let listener = loopback().await;
     let addr = listener.local_addr().unwrap();
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
-        .notice_quiet_period(QUIET)
-        .notice_max(2 * QUIET)
-        .build()
-        .unwrap();
+    let provider = quick_provider(shared(&registry)).build().unwrap();
     let handle = provider.shutdown_handle();
     let lifecycle = provider.lifecycle();
     let serving = tokio::spawn(provider.serve_router(listener, hello()));
@@ -107,12 +111,7 @@ async fn grpc_sequence_stamps_replies_and_trailers_only_errors() {
     let mut watch = watch(&registry).await;
     let listener = loopback().await;
     let addr = listener.local_addr().unwrap();
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
-        .notice_quiet_period(QUIET)
-        .notice_max(2 * QUIET)
-        .build()
-        .unwrap();
+    let provider = quick_provider(shared(&registry)).build().unwrap();
     let handle = provider.shutdown_handle();
     let lifecycle = provider.lifecycle();
     let routes = tonic::service::Routes::new(EchoServer);
@@ -249,11 +248,8 @@ async fn hanging_registry_does_not_block_the_drain() {
     let mut watch = watch(&registry.inner).await;
     let listener = loopback().await;
     let addr = listener.local_addr().unwrap();
-    let provider = Provider::builder(orders(), Arc::new(registry.clone()))
-        .handle_signals(false)
+    let provider = quick_provider(Arc::new(registry.clone()))
         .deregister_timeout(Duration::from_secs(2))
-        .notice_quiet_period(QUIET)
-        .notice_max(2 * QUIET)
         .build()
         .unwrap();
     let handle = provider.shutdown_handle();
@@ -280,11 +276,8 @@ async fn without_the_notice_the_provider_closes_right_after_deregistering() {
     let mut watch = watch(&registry).await;
     let listener = loopback().await;
     let addr = listener.local_addr().unwrap();
-    let provider = Provider::builder(orders(), shared(&registry))
-        .handle_signals(false)
+    let provider = quick_provider(shared(&registry))
         .offline_notice(false)
-        .notice_quiet_period(QUIET)
-        .notice_max(2 * QUIET)
         .build()
         .unwrap();
     let handle = provider.shutdown_handle();
