@@ -3,24 +3,23 @@
 //! A calling B through sae's balancing client. See `tracing_http.rs` for why
 //! it is one test on a multi-threaded runtime.
 
+#[path = "support/h2c.rs"]
+mod h2c;
 #[path = "support/otlp.rs"]
 mod otlp;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use bytes::Bytes;
 use http::Uri;
 use http::uri::PathAndQuery;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use sae_core::{Instance, Registry};
 use sae_governance::Client;
 use sae_registry::MemoryRegistry;
-use sae_trace::{Config, ExportProtocol, RootSampler};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tonic::{Code, Status};
 use tonic_prost::ProstCodec;
 use tower::{ServiceBuilder, service_fn};
@@ -77,16 +76,7 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_call_is_one_trace_through_a_and_b() {
-    let (collector, received) = otlp::start().await;
-    let guard = sae_trace::init(
-        Config::new()
-            .service_name("sae-tests")
-            .protocol(ExportProtocol::Grpc)
-            .endpoint(format!("http://{collector}"))
-            .sampler(RootSampler::AlwaysOn)
-            .metric_interval(Duration::from_secs(3600)),
-    )
-    .unwrap();
+    let (received, guard) = otlp::start_traced().await;
     let topology = guard.topology().clone();
     let registry = MemoryRegistry::new();
 
@@ -228,28 +218,15 @@ fn only(spans: &[GotSpan], predicate: impl Fn(&GotSpan) -> bool) -> &GotSpan {
     found[0]
 }
 
-type H2 = tower::util::BoxCloneService<
-    http::Request<tonic::body::Body>,
-    http::Response<hyper::body::Incoming>,
-    hyper::Error,
->;
+type H2 = h2c::H2Service;
 
 /// A gRPC channel to `addr` over a fresh h2c connection, adding `traceparent`.
 async fn direct(addr: SocketAddr, traceparent: Option<&str>) -> H2 {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (send, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
     let traceparent = traceparent.map(|value| http::HeaderValue::from_str(value).unwrap());
-    H2::new(service_fn(
-        move |mut request: http::Request<tonic::body::Body>| {
-            let mut send = send.clone();
-            if let Some(value) = &traceparent {
-                request.headers_mut().insert("traceparent", value.clone());
-            }
-            async move { send.send_request(request).await }
-        },
-    ))
+    h2c::connect(addr, move |request| {
+        if let Some(value) = &traceparent {
+            request.headers_mut().insert("traceparent", value.clone());
+        }
+    })
+    .await
 }

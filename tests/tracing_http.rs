@@ -10,7 +10,6 @@
 mod otlp;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Path;
@@ -22,7 +21,6 @@ use hyper_util::rt::TokioIo;
 use sae_core::{Instance, Registry};
 use sae_governance::Client;
 use sae_registry::MemoryRegistry;
-use sae_trace::{Config, ExportProtocol, RootSampler};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{ServiceBuilder, ServiceExt};
 use tracing::Instrument;
@@ -34,17 +32,7 @@ const PARENT_ID: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_request_is_one_trace_through_a_and_b() {
-    let (collector, received) = otlp::start().await;
-    let guard = sae_trace::init(
-        Config::new()
-            .service_name("sae-tests")
-            .protocol(ExportProtocol::Grpc)
-            .endpoint(format!("http://{collector}"))
-            .sampler(RootSampler::AlwaysOn)
-            // Metrics go out at shutdown only, so the counts are exact totals.
-            .metric_interval(Duration::from_secs(3600)),
-    )
-    .unwrap();
+    let (received, guard) = otlp::start_traced().await;
     let topology = guard.topology().clone();
     let registry = MemoryRegistry::new();
 

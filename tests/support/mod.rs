@@ -3,6 +3,8 @@
 //! through the sae `Client`, and signals to wait on instead of sleeping.
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod h2c;
+
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -19,8 +21,7 @@ use bytes::Bytes;
 use http::uri::PathAndQuery;
 use http::{Request, Response, Uri};
 use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use sae_core::{Instance, Lifecycle, Registry, RemovalReason, ServiceName, WatchEvent};
 use sae_governance::server::{InFlight, Provider, ServeReport, ShutdownHandle};
@@ -31,7 +32,6 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tonic::Status;
 use tonic_prost::ProstCodec;
-use tower::util::BoxCloneService;
 use tower::{Service, ServiceExt};
 
 /// Header the HTTP providers answer with: the instance id.
@@ -554,22 +554,10 @@ where
     }
 }
 
-type H2Service = BoxCloneService<Request<tonic::body::Body>, Response<Incoming>, hyper::Error>;
-
 /// A gRPC client of one address over a fresh HTTP/2 (h2c) connection, bypassing sae.
-pub async fn direct_grpc(addr: SocketAddr) -> PingerClient<H2Service> {
-    let stream = TcpStream::connect(addr).await.unwrap();
-    let (send, connection) =
-        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-            .await
-            .unwrap();
-    tokio::spawn(connection);
-    let service = tower::service_fn(move |request: Request<tonic::body::Body>| {
-        let mut send = send.clone();
-        async move { send.send_request(request).await }
-    });
+pub async fn direct_grpc(addr: SocketAddr) -> PingerClient<h2c::H2Service> {
     PingerClient::with_origin(
-        BoxCloneService::new(service),
+        h2c::connect(addr, |_| {}).await,
         Uri::from_static("http://sae.test"),
     )
 }

@@ -65,6 +65,23 @@ pub async fn start() -> (SocketAddr, Received) {
     (addr, received)
 }
 
+/// A receiver, and `sae_trace::init` exporting to it over OTLP/gRPC with
+/// every new trace sampled. Metrics go out at shutdown only, so their counts
+/// are exact totals.
+pub async fn start_traced() -> (Received, sae_trace::TraceGuard) {
+    let (collector, received) = start().await;
+    let guard = sae_trace::init(
+        sae_trace::Config::new()
+            .service_name("sae-tests")
+            .protocol(sae_trace::ExportProtocol::Grpc)
+            .endpoint(format!("http://{collector}"))
+            .sampler(sae_trace::RootSampler::AlwaysOn)
+            .metric_interval(std::time::Duration::from_secs(3600)),
+    )
+    .unwrap();
+    (received, guard)
+}
+
 /// A received span, flattened with the attributes as strings.
 #[derive(Clone, Debug)]
 pub struct GotSpan {
