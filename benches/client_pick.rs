@@ -55,8 +55,7 @@ use futures_util::FutureExt;
 use http::{Request, Response};
 use opentelemetry::metrics::Meter;
 use sae_core::{Error, RequestContext, ServiceName, WatchEvent, wire};
-use sae_governance::balance::{BalanceConfig, Balancer};
-use sae_governance::lane::{self, outbound};
+use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::balance::p2c::Balance;
 use tower::discover::ServiceList;
@@ -123,12 +122,9 @@ impl Service<Request<Body>> for SaeClientStack {
 
     fn call(&mut self, mut request: Request<Body>) -> BoxFuture {
         // As the client's outbound lane decision (`lane::outbound`).
-        let lane = match RequestContext::from_extensions(request.extensions()) {
-            Some(context) => context.lane.clone(),
-            None => lane::current(),
-        };
+        let lane = RequestContext::outbound_lane(request.extensions());
         if let Some(lane) = &lane {
-            outbound::stamp(request.headers_mut(), lane);
+            wire::lane::write(request.headers_mut(), lane);
         }
         let balancer = self.balancer.clone();
         let wait = self.wait;
@@ -160,6 +156,7 @@ fn sae_balancer(endpoints: usize) -> Balancer<Answer> {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| Answer,
     );
     balancer.apply(WatchEvent::Snapshot(support::snapshot(endpoints, |_| None)));

@@ -17,7 +17,7 @@
 
 use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use sae_core::{Registered, RemovalReason, Revision, ServiceName, WatchEvent};
-use sae_governance::balance::{BalanceConfig, Balancer};
+use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -33,6 +33,7 @@ fn balancer(endpoints: usize) -> Balancer<()> {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     );
     balancer.apply(WatchEvent::Snapshot(support::snapshot(endpoints, |_| None)));

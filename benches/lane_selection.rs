@@ -11,7 +11,7 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use sae_core::{Lane, ServiceName, WatchEvent};
-use sae_governance::balance::{BalanceConfig, Balancer};
+use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
 
 #[path = "support/mod.rs"]
 mod support;
@@ -22,6 +22,7 @@ fn balancer(endpoints: usize, lanes: usize) -> Balancer<()> {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     );
     let lane = |i: usize| (lanes > 0 && i % 2 == 1).then(|| format!("lane-{}", (i / 2) % lanes));

@@ -21,7 +21,7 @@
 //! `cargo bench --bench loopback`.
 //!
 //! [`LaneLayer`]: sae_governance::LaneLayer
-//! [`Provider::serve_router`]: sae_governance::server::Provider::serve_router
+//! [`Provider::serve_router`]: sae_governance::provider::Provider::serve_router
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -36,9 +36,9 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::rt::TokioExecutor;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
-use sae_core::{Instance, Registry};
-use sae_governance::server::Provider;
-use sae_governance::{Client, LaneLayer};
+use sae_core::Instance;
+use sae_governance::Client;
+use sae_governance::provider::Provider;
 use sae_registry::MemoryRegistry;
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tokio::net::TcpListener;
@@ -197,19 +197,13 @@ async fn run() {
     // sae: Provider + lane + trace on the server, Client + trace on the consumer.
     let registry = MemoryRegistry::new();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let instance = Instance::builder("orders")
-        .addr(listener.local_addr().unwrap())
-        .build()
-        .unwrap();
-    let provider = Provider::builder(instance, Arc::new(registry.clone()))
+    let provider = Provider::builder(Instance::builder("orders"), registry.clone())
         .handle_signals(false)
         .build()
         .unwrap();
-    let app = router()
-        .layer(LaneLayer::new())
-        .layer(telemetry("orders").http_server_layer());
+    // The provider's layer (in-flight, notice, lane) wraps the trace layer.
+    let app = router().layer(telemetry("orders").http_server_layer());
     let serving = tokio::spawn(provider.serve_router(listener, app));
-    let registry: Arc<dyn Registry> = Arc::new(registry);
     let sae_client = telemetry("frontend").http_client_layer("orders").layer(
         Client::builder("orders", registry)
             .build_http::<Body>()

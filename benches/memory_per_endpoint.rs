@@ -28,7 +28,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use sae_core::{Registry, ServiceName, WatchEvent};
 use sae_governance::Client;
-use sae_governance::balance::{BalanceConfig, Balancer};
+use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
 use sae_registry::MemoryRegistry;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, Stats, StatsAlloc};
 
@@ -50,6 +50,7 @@ fn balancer_bytes(endpoints: usize) -> (isize, Balancer<()>) {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     );
     balancer.apply(WatchEvent::Snapshot(snapshot.clone()));

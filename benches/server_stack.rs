@@ -2,10 +2,10 @@
 //! the same run: sae's server stack against a handler that answers at once.
 //!
 //! - `bare`: the handler alone;
-//! - `sae_stack`: what a provider's request goes through: in-flight tracking
-//!   and the offline notice ([`Provider::server_layer`]'s two layers, phase
-//!   `Serving`), sae-trace's server layer with the root sampler saying no,
-//!   and the [`LaneLayer`] (no rules), around the same handler;
+//! - `sae_stack`: what a provider's request goes through, [`Sae::layer`]:
+//!   in-flight tracking, the offline notice and the lane layer (no rules) of
+//!   the provider's layer, then sae-trace's server layer with the root
+//!   sampler saying no, around the same handler;
 //! - `sae_stack_in_lane`: the same, for a request that carries a lane
 //!   (`x-sae-tag`) and an unsampled W3C `traceparent`, so extraction and
 //!   the task-local lane scope do their work;
@@ -22,7 +22,7 @@
 //! `SAE_BENCH_ITERATIONS=<n>` skips criterion and runs the named variants
 //! exactly `n` times, for counting instructions under callgrind.
 //!
-//! [`Provider::server_layer`]: sae_governance::server::Provider::server_layer
+//! [`Sae::layer`]: sae::Sae::layer
 
 #![allow(missing_docs)] // criterion_group! generates an undocumented fn
 
@@ -31,9 +31,10 @@ use std::hint::black_box;
 use criterion::{Criterion, criterion_group};
 use http::Request;
 use opentelemetry::metrics::Meter;
+use sae::Sae;
 use sae_core::{Instance, Lifecycle, Phase};
 use sae_governance::LaneLayer;
-use sae_governance::server::{InFlight, OfflineNoticeLayer};
+use sae_governance::provider::{InFlight, OfflineNoticeLayer};
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceBuilder};
 
@@ -76,20 +77,23 @@ where
 
 fn variants(meter: &Meter) -> Vec<Variant> {
     let telemetry = Telemetry::with_meter("orders", meter, RootSampler::AlwaysOff, Topology::new());
-    let instance = Instance::builder("orders").id("orders-1").build().unwrap();
+    let instance = Instance::builder("orders")
+        .id("orders-1")
+        .addr("127.0.0.1:8080".parse().unwrap())
+        .build()
+        .unwrap();
     let lifecycle = Lifecycle::new();
     lifecycle.advance(Phase::Serving).unwrap();
     let in_flight = InFlight::new();
-    // As `Provider::server_layer`: in-flight outside, the notice inside.
+    // In-flight outside, the notice inside, as in the provider's layer.
     let notice = || OfflineNoticeLayer::new(lifecycle.clone(), instance.id());
-    let stack = || {
-        ServiceBuilder::new()
-            .layer(in_flight.layer())
-            .layer(notice())
-            .layer(telemetry.http_server_layer())
-            .layer(LaneLayer::new())
-            .service(Answer)
-    };
+    let sae = Sae::builder("orders")
+        .registry_url("memory://")
+        .instance(|instance| instance.id("orders-1"))
+        .telemetry(telemetry.clone())
+        .build()
+        .unwrap();
+    let stack = || sae.layer().layer(Answer);
     vec![
         variant("bare", Answer, plain_request),
         variant("sae_stack", stack(), plain_request),

@@ -27,7 +27,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use sae_core::{Instance, Lane, RequestContext};
 use sae_governance::lane::{LaneLayer, LaneRules, RuleFormat};
-use sae_governance::server::{Provider, ShutdownHandle};
+use sae_governance::provider::{Provider, ShutdownHandle};
 use sae_governance::{Client, ServeReport};
 use sae_registry::MemoryRegistry;
 use tokio::net::TcpListener;
@@ -89,13 +89,13 @@ async fn start(
     if let Some(lane) = lane {
         instance = instance.lane(lane);
     }
-    let provider = Provider::builder(instance.build()?, Arc::new(registry.clone()))
+    let provider = Provider::builder(instance, registry.clone())
         .handle_signals(false)
         // A demo: nobody else keeps calling, so a short notice window suffices.
         .notice_quiet_period(Duration::from_millis(100))
         .build()?;
     let next = match next {
-        Some(next) => Some(Client::builder(next, Arc::new(registry.clone())).build_http()?),
+        Some(next) => Some(Client::builder(next, registry.clone()).build_http()?),
         None => None,
     };
     let hop = Arc::new(Hop {
@@ -165,8 +165,7 @@ async fn main() -> Result<(), BoxError> {
         nodes.push(start(&registry, "b", lane, Some("c"), &no_rules).await?);
         nodes.push(start(&registry, "a", lane, Some("b"), &rules).await?);
     }
-    let edge: Client<Full<Bytes>> =
-        Client::builder("a", Arc::new(registry.clone())).build_http()?;
+    let edge: Client<Full<Bytes>> = Client::builder("a", registry.clone()).build_http()?;
     discovered(&edge, 2).await;
     for node in &nodes {
         if let Some(next) = &node.next {

@@ -23,7 +23,7 @@ use http::uri::PathAndQuery;
 use http::{Request, Response};
 use sae_core::Lane;
 use sae_governance::lane::{self, LaneLayer};
-use sae_governance::server::{Provider, ShutdownHandle};
+use sae_governance::provider::{Provider, ShutdownHandle};
 use sae_governance::{Client, ServeReport};
 use sae_registry::MemoryRegistry;
 use tokio::net::TcpListener;
@@ -138,12 +138,12 @@ async fn start(
     if let Some(lane) = lane {
         instance = instance.lane(lane);
     }
-    let provider = Provider::builder(instance.build()?, Arc::new(registry.clone()))
+    let provider = Provider::builder(instance, registry.clone())
         .handle_signals(false)
         .notice_quiet_period(Duration::from_millis(100))
         .build()?;
     let next = match next {
-        Some(next) => Some(Client::builder(next, Arc::new(registry.clone())).build_grpc()?),
+        Some(next) => Some(Client::builder(next, registry.clone()).build_grpc()?),
         None => None,
     };
     let server = ChainServer {
@@ -185,7 +185,7 @@ async fn main() -> Result<(), BoxError> {
         nodes.push(start(&registry, "b", lane, Some("c")).await?);
         nodes.push(start(&registry, "a", lane, Some("b")).await?);
     }
-    let edge: Channel = Client::builder("a", Arc::new(registry.clone())).build_grpc()?;
+    let edge: Channel = Client::builder("a", registry.clone()).build_grpc()?;
     discovered(&edge, 2).await;
     for next in nodes.iter().filter_map(|node| node.next.as_ref()) {
         discovered(next, 2).await;

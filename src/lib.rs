@@ -9,69 +9,95 @@
 //! a call topology, OTLP export), on an embedded registry by default and on
 //! etcd (feature `etcd`).
 //!
+//! # Example
+//!
+//! An axum service keeps `axum::serve` and its graceful shutdown; sae adds
+//! the layer and the shutdown signal. Clients of other services come from
+//! the same [`Sae`], with lanes and tracing on.
+//!
+//! ```
+//! use axum::{Router, routing::get};
+//! use http_body_util::{BodyExt, Full};
+//! use sae::Sae;
+//! use tower::ServiceExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! // The service's name, registry, lanes and tracing, given once.
+//! let sae = Sae::builder("orders")
+//!     .registry_url("memory://example") // or etcd://10.0.0.1:2379 (feature etcd)
+//!     .provider(|provider| provider.handle_signals(false))
+//!     .build()?;
+//!
+//! let app = Router::new().route("/orders/{id}", get(|| async { "order 7" }));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! // Registers when ready; on SIGTERM, preStop or the handle: deregisters,
+//! // stamps the notice while consumers leave, then lets axum drain.
+//! let shutdown = sae.shutdown_signal(listener.local_addr()?)?;
+//! let server = tokio::spawn(
+//!     axum::serve(listener, app.layer(sae.layer()))
+//!         .with_graceful_shutdown(shutdown)
+//!         .into_future(),
+//! );
+//!
+//! // Another service calls it through a client that balances, follows
+//! // lanes, traces and evicts a draining instance on its notice.
+//! let frontend = Sae::builder("frontend").registry_url("memory://example").build()?;
+//! let orders = frontend.client("orders")?;
+//! let request = http::Request::get("http://orders/orders/7").body(Full::default())?;
+//! let response = orders.oneshot(request).await?;
+//! assert_eq!(response.into_body().collect().await?.to_bytes(), "order 7");
+//!
+//! sae.shutdown_handle().shutdown();
+//! server.await??;
+//! sae.stopped().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! For tonic: `Server::builder().layer(sae.grpc_layer()).add_service(..)
+//! .serve_with_shutdown(addr, sae.shutdown_signal(addr)?)`, and
+//! `OrdersClient::new(sae.grpc_client("orders")?)` on the calling side.
+//!
+//! # Crates
+//!
 //! This facade re-exports the member crates behind features:
 //!
 //! | feature | module | what |
 //! |---|---|---|
 //! | always | [`core`] (and the items re-exported at the root) | the vocabulary: [`Instance`], [`Registry`], [`Lifecycle`], [`wire`], [`Error`] |
-//! | `registry` (default) | [`registry`] | [`registry::MemoryRegistry`], [`registry::from_url`], the [`registry::Registrar`] |
-//! | `governance` (default) | [`governance`] | [`Provider`] (serve with lossless stop), [`Client`] (discovery, balancing, eviction), lanes (`governance::lane`) |
+//! | `registry` (default) | [`registry`] | `MemoryRegistry`, `from_url` |
+//! | `governance` (default) | [`governance`], [`Sae`] | the provider (lossless stop), the balancing client, lanes |
 //! | `trace` (default) | [`trace`] | OpenTelemetry layers, `trace::init` for OTLP export, the call topology |
 //! | `etcd` | `registry::etcd` | `EtcdRegistry` and `etcd://` URLs (its build needs `protoc`) |
 //! | `etcd-test-util` | `registry::etcd::testing` | real etcd processes on loopback, for tests |
 //! | `full` | | all of the above |
-//!
-//! # Example
-//!
-//! ```no_run
-//! use std::sync::Arc;
-//! use axum::{Router, routing::get};
-//! use bytes::Bytes;
-//! use http_body_util::Full;
-//! use sae::{Client, Instance, Provider};
-//! use tower::ServiceExt;
-//!
-//! # #[tokio::main]
-//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-//! let registry = sae::registry::from_url("memory://")?; // the embedded registry
-//!
-//! // Provider: registers once ready; on SIGTERM, preStop or a handle it
-//! // deregisters first, stamps `x-sae-offline`, then drains.
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let provider = Provider::builder(Instance::builder("orders").build()?, registry.clone())
-//!     .admin_port(9901) // GET /prestop, /ready, /live on 127.0.0.1:9901
-//!     .build()?;
-//! let app = Router::new().route("/orders/{id}", get(|| async { "an order" }));
-//! tokio::spawn(provider.serve_router(listener, app));
-//!
-//! // Consumer: a tower Service that discovers, balances and evicts on the notice.
-//! let orders: Client<Full<Bytes>> = Client::builder("orders", registry).build_http()?;
-//! let response = orders
-//!     .oneshot(http::Request::get("http://orders/orders/7").body(Full::default())?)
-//!     .await?;
-//! assert!(response.status().is_success());
-//! # Ok(())
-//! # }
-//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use sae_core as core;
 pub use sae_core::{
-    Error, Instance, InstanceId, Lane, Lifecycle, Phase, Registry, RequestContext, ServiceName,
-    wire,
+    Error, Instance, InstanceId, IntoRegistry, Lane, Lifecycle, Phase, Registry, RequestContext,
+    ServiceName, wire,
 };
 
-/// Registries and the registrar (feature `registry`).
+/// Registries: the embedded one and etcd, and `from_url` (feature `registry`).
 #[cfg(feature = "registry")]
 pub use sae_registry as registry;
 
-/// Server and client layers (feature `governance`).
+/// The provider, the balancing client and lanes (feature `governance`).
 #[cfg(feature = "governance")]
 pub use sae_governance as governance;
 #[cfg(feature = "governance")]
-pub use sae_governance::{Client, Provider};
+pub use sae_governance::{Client, IngressTrust, LaneRules, Provider, ShutdownSignal};
+
+#[cfg(feature = "governance")]
+mod sae;
+#[cfg(feature = "governance")]
+pub use sae::{
+    DEFAULT_REGISTRY_URL, GrpcChannel, HttpClient, REGISTRY_ENV, Sae, SaeBuilder, SaeLayer,
+};
 
 /// OpenTelemetry layers, OTLP set-up and the call topology (feature `trace`).
 #[cfg(feature = "trace")]

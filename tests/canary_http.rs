@@ -5,7 +5,6 @@
 mod canary;
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -73,7 +72,7 @@ async fn strict_service_returns_no_instance_in_lane() {
     let _ticker = support::ClockTicker::start();
     let registry = MemoryRegistry::new();
     let c_base = start_node(&registry, Kind::Http, "c", "c-base", None, None).await;
-    let strict: Client<Full<Bytes>> = Client::builder("c", Arc::new(registry.clone()))
+    let strict: Client<Full<Bytes>> = Client::builder("c", registry.clone())
         .lane_fallback(LaneFallback::Strict)
         .wait_for_instance(Duration::from_millis(200))
         .build_http()

@@ -21,7 +21,7 @@ use http_body_util::Full;
 use parking_lot::Mutex;
 use sae_core::{Instance, Registry};
 use sae_governance::Client;
-use sae_governance::server::{Provider, ServeReport};
+use sae_governance::provider::{Provider, ServeReport};
 use sae_registry::etcd::testing::EtcdCluster;
 use support::{Signal, until};
 use tokio::net::TcpListener;
@@ -138,8 +138,7 @@ async fn start_provider(
     id: &str,
 ) -> JoinHandle<Result<ServeReport, sae_core::Error>> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let instance = Instance::builder(SERVICE).id(id).build().unwrap();
-    let provider = Provider::builder(instance, registry)
+    let provider = Provider::builder(Instance::builder(SERVICE).id(id), registry)
         .handle_signals(false)
         .build()
         .unwrap();

@@ -10,7 +10,6 @@ mod otlp;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use axum::Router;
 use bytes::Bytes;
@@ -104,7 +103,7 @@ async fn one_call_is_one_trace_through_a_and_b() {
 
     // A forwards to B through sae's gRPC client, traced by the client layer.
     let telemetry_a = guard.telemetry("a");
-    let client = Client::builder("b", Arc::new(registry.clone()))
+    let client = Client::builder("b", registry.clone())
         .build_grpc::<tonic::body::Body>()
         .unwrap();
     let to_b = ServiceBuilder::new()

@@ -9,8 +9,6 @@
 #[path = "support/otlp.rs"]
 mod otlp;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
@@ -64,7 +62,7 @@ async fn one_request_is_one_trace_through_a_and_b() {
 
     // A calls B through sae's client, traced by the client layer.
     let telemetry_a = guard.telemetry("a");
-    let client = Client::builder("b", Arc::new(registry.clone()))
+    let client = Client::builder("b", registry.clone())
         .build_http::<Full<Bytes>>()
         .unwrap();
     let to_b = ServiceBuilder::new()

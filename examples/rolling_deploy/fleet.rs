@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::get;
 use sae::core::{Instance, InstanceId, Registry};
-use sae::governance::server::{Provider, ServeReport};
+use sae::governance::provider::{Provider, ServeReport};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -80,8 +80,6 @@ impl Fleet {
             // Lossless start: new instances ramp up instead of taking a full share cold.
             instance = instance.warmup(Duration::from_secs(3));
         }
-        let instance = instance.build()?;
-        let id = instance.id().clone();
         let addr = listener
             .local_addr()
             .map_err(|e| sae::core::Error::io("reading the provider address", e))?;
@@ -93,6 +91,7 @@ impl Fleet {
             builder = builder.offline_notice(false);
         }
         let provider = builder.build()?;
+        let id = provider.id().clone();
 
         let work = self.behaviour.work;
         let served_by = [(SERVED_BY, id.to_string())];

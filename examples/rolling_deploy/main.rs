@@ -1,7 +1,7 @@
 //! `rolling_deploy`: what a rolling restart costs a consumer, without and with sae.
 //!
 //! In one process, on loopback: providers of one service (axum, served by
-//! `sae_governance::server::Provider`), a consumer sending a steady open-loop
+//! `sae_governance::provider::Provider`), a consumer sending a steady open-loop
 //! load through `sae_governance::client::Client`, and a rolling restart of
 //! every provider (start the new instance, wait until it is registered, stop
 //! an old one through its preStop endpoint). Three scenarios:

@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use sae::governance::client::Client;
-use sae::governance::discovery::DiscoveryMode;
+use sae::governance::client::DiscoveryMode;
 use tokio::time::Instant;
 
 use crate::args::Args;

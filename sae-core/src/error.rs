@@ -104,6 +104,17 @@ pub enum Error {
         /// The maximum.
         max: Duration,
     },
+    /// An instance address consumers could not connect to: an unspecified IP
+    /// (`0.0.0.0`, `::`) or port 0.
+    #[error(
+        "instance address {addr} cannot be routed to: {reason}; set the address consumers connect to with InstanceBuilder::addr"
+    )]
+    UnroutableAddress {
+        /// The offending address.
+        addr: std::net::SocketAddr,
+        /// Which part is wrong.
+        reason: &'static str,
+    },
     /// A stored instance was encoded by a newer, incompatible major version of the format.
     #[error(
         "instance encoding version {found} is not supported; this build reads version {supported} (upgrade sae to read it)"

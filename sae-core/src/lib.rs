@@ -12,8 +12,10 @@
 //!   [`Registration`] handles and a [`WatchStream`] of revisioned events;
 //! - [`Lifecycle`]: the provider's phase (Starting → Serving → Draining →
 //!   Stopped), shared and observable;
-//! - [`RequestContext`] and [`Lane`]: what the server layers learned about a request;
-//! - [`wire`]: the names that cross process boundaries, as a spec;
+//! - [`RequestContext`] and [`Lane`]: what the server layers learned about a
+//!   request, and the [`lane`] of the request a task is serving;
+//! - [`wire`]: the names that cross process boundaries, as a spec, and the
+//!   one codec every sae crate reads and writes them with;
 //! - [`Error`]: the one error type.
 //!
 //! # Example
@@ -48,17 +50,19 @@
 mod context;
 mod error;
 pub mod instance;
+pub mod lane;
 mod lifecycle;
 pub mod registry;
 pub mod wire;
 
-pub use context::{Lane, RequestContext};
+pub use context::RequestContext;
 pub use error::{BoxError, Error};
 pub use instance::{Instance, InstanceBuilder, InstanceId, ServiceName};
+pub use lane::Lane;
 pub use lifecycle::{Lifecycle, Phase};
 pub use registry::{
-    BoxFuture, Lease, Registered, Registration, Registry, RemovalReason, Revision, Snapshot,
-    WatchEvent, WatchStream,
+    BoxFuture, IntoRegistry, Lease, Registered, Registration, Registry, RemovalReason, Revision,
+    Snapshot, WatchEvent, WatchStream,
 };
 
 /// A `Result` with sae's [`Error`].

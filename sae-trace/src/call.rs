@@ -12,20 +12,8 @@ use http::{HeaderMap, Method, StatusCode};
 use opentelemetry::KeyValue;
 use tracing::Span;
 
-use crate::recorder::Recorder;
+use crate::recorder::{Kind, Recorder, Side};
 use crate::telemetry::{Route, RpcName};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Side {
-    Server,
-    Client,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Kind {
-    Http,
-    Grpc,
-}
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug)]

@@ -2,7 +2,7 @@
 //! `tracing` events sae-governance emits.
 //!
 //! sae-governance does not depend on OpenTelemetry: it emits plain `tracing`
-//! events with the names in [`crate::events`]. [`GovernanceCounters`] is a
+//! events with the names in [`sae_core::wire::event`]. [`GovernanceCounters`] is a
 //! `tracing_subscriber` layer that counts them into OTel counters, so the
 //! counts need no handle on any client.
 
@@ -13,10 +13,9 @@ use std::sync::OnceLock;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{BoundHistogram, Counter, Histogram, Meter};
 use parking_lot::RwLock;
+use sae_core::wire::event;
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
-
-use crate::events;
 
 /// Histogram boundaries, seconds: the semantic conventions' advice for
 /// `http.server.request.duration` and friends.
@@ -41,8 +40,8 @@ pub(crate) struct Instruments {
 /// A duration histogram whose attribute sets are bound once.
 ///
 /// Every request records one sample, sampled or not. `Histogram::record`
-/// hashes and compares the attribute `KeyValue`s (names and string values,
-/// SipHash) on every call: ~1,200 instructions a sample. Here a call names
+/// hashes and compares every attribute `KeyValue` (names and string values,
+/// SipHash) on every call, to find the attribute set. Here a call names
 /// its attribute set by a packed `u64` key (route or RPC id, method, status);
 /// the set is built and bound (`Histogram::bind`) the first time a key is
 /// seen, and later samples go straight to the bound tracker: through the
@@ -220,10 +219,10 @@ impl GovernanceCounters {
 
     fn counter(&self, name: &str) -> Option<&Counter<u64>> {
         match name {
-            events::OFFLINE_NOTICE => Some(&self.offline_notices),
-            events::CONNECT_EJECTION => Some(&self.connect_ejections),
-            events::RETRY => Some(&self.retries),
-            events::LANE_FALLBACK => Some(&self.lane_fallbacks),
+            event::OFFLINE_NOTICE => Some(&self.offline_notices),
+            event::CONNECT_EJECTION => Some(&self.connect_ejections),
+            event::RETRY => Some(&self.retries),
+            event::LANE_FALLBACK => Some(&self.lane_fallbacks),
             _ => None,
         }
     }
@@ -266,6 +265,27 @@ impl Visit for ServiceField {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         if field.name() == "service" {
             self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn governance_counters_count_the_events_sae_core_names() {
+        let counters = GovernanceCounters::new(&opentelemetry::global::meter("test"));
+        for name in [
+            event::OFFLINE_NOTICE,
+            event::CONNECT_EJECTION,
+            event::RETRY,
+            event::LANE_FALLBACK,
+        ] {
+            assert!(counters.counter(name).is_some(), "{name}");
+        }
+        for name in [event::INSTANCE_FIELD, "sae.other", "retry"] {
+            assert!(counters.counter(name).is_none(), "{name}");
         }
     }
 }

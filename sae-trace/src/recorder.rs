@@ -1,18 +1,35 @@
 //! [`Recorder`]: where the calls of one traced service record when they finish.
 //!
 //! One per service a layer wraps (shared by its clones and its calls through
-//! one `Arc`): the telemetry, which side and protocol, the topology edge of a
-//! client, and the duration histogram's first bound attribute sets, so a
-//! finished call costs one reference count, no lock and no map lookup.
+//! one `Arc`): the telemetry, which side ([`Side`]) and protocol ([`Kind`]),
+//! the topology edge of a client, and the duration histogram's first bound
+//! attribute sets, so a finished call costs one reference count, no lock and
+//! no map lookup.
+//!
+//! The dependency runs one way: [`crate::call`] records through a
+//! `Recorder`; nothing here knows about calls.
 
 use std::sync::Arc;
 
 use opentelemetry::KeyValue;
 
-use crate::call::{Kind, Side};
 use crate::metrics::{BoundCache, DurationHistogram};
 use crate::telemetry::Inner;
 use crate::topology::EdgeStats;
+
+/// Which side of a call a layer traces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+/// The protocol of the traced calls.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Http,
+    Grpc,
+}
 
 pub(crate) struct Recorder {
     pub(crate) telemetry: Arc<Inner>,

@@ -7,9 +7,9 @@ use opentelemetry::StringValue;
 use opentelemetry::metrics::Meter;
 use parking_lot::RwLock;
 
-use crate::client::ClientLayer;
+use crate::client::TraceClientLayer;
 use crate::metrics::Instruments;
-use crate::server::ServerLayer;
+use crate::server::TraceServerLayer;
 use crate::{RootSampler, Topology};
 
 /// Distinct gRPC methods (and HTTP routes) remembered for metric attributes. A scanner probing
@@ -106,23 +106,23 @@ impl Telemetry {
     }
 
     /// The server layer for HTTP services (axum, hyper).
-    pub fn http_server_layer(&self) -> ServerLayer {
-        ServerLayer::http(self)
+    pub fn http_server_layer(&self) -> TraceServerLayer {
+        TraceServerLayer::http(self)
     }
 
     /// The server layer for gRPC services (tonic).
-    pub fn grpc_server_layer(&self) -> ServerLayer {
-        ServerLayer::grpc(self)
+    pub fn grpc_server_layer(&self) -> TraceServerLayer {
+        TraceServerLayer::grpc(self)
     }
 
     /// The client layer for HTTP calls to `callee` (a service name).
-    pub fn http_client_layer(&self, callee: &str) -> ClientLayer {
-        ClientLayer::http(self, callee)
+    pub fn http_client_layer(&self, callee: &str) -> TraceClientLayer {
+        TraceClientLayer::http(self, callee)
     }
 
     /// The client layer for gRPC calls to `callee` (a service name).
-    pub fn grpc_client_layer(&self, callee: &str) -> ClientLayer {
-        ClientLayer::grpc(self, callee)
+    pub fn grpc_client_layer(&self, callee: &str) -> TraceClientLayer {
+        TraceClientLayer::grpc(self, callee)
     }
 }
 

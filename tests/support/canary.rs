@@ -22,7 +22,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use sae_core::{Instance, RequestContext};
-use sae_governance::server::{Provider, ShutdownHandle};
+use sae_governance::provider::{Provider, ShutdownHandle};
 use sae_governance::{Client, LaneLayer, lane};
 use sae_registry::MemoryRegistry;
 use tokio::net::{TcpListener, TcpStream};
@@ -182,12 +182,12 @@ pub async fn start_node_with(
     if let Some(lane) = lane {
         instance = instance.lane(lane);
     }
-    let provider = Provider::builder(instance.build().unwrap(), Arc::new(registry.clone()))
+    let provider = Provider::builder(instance, registry.clone())
         .handle_signals(false)
         .build()
         .unwrap();
     let downstream = downstream.map(|next| {
-        let builder = Client::builder(next, Arc::new(registry.clone()));
+        let builder = Client::builder(next, registry.clone());
         match kind {
             Kind::Http => Downstream::Http(builder.build_http().unwrap()),
             Kind::Grpc => Downstream::Grpc(builder.build_grpc().unwrap()),
@@ -383,9 +383,7 @@ impl Entry {
         Entry {
             kind,
             a: a.addr,
-            grpc: Client::builder("a", Arc::new(registry.clone()))
-                .build_grpc()
-                .unwrap(),
+            grpc: Client::builder("a", registry.clone()).build_grpc().unwrap(),
         }
     }
 

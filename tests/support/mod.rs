@@ -24,7 +24,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use sae_core::{Instance, Lifecycle, Registry, RemovalReason, ServiceName, WatchEvent};
-use sae_governance::server::{InFlight, Provider, ServeReport, ShutdownHandle};
+use sae_governance::provider::{InFlight, Provider, ServeReport, ShutdownHandle};
 use sae_registry::MemoryRegistry;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, Semaphore, mpsc};
@@ -172,8 +172,8 @@ pub async fn start_provider(
 ) -> Running {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let instance = Instance::builder(SERVICE).id(id).build().unwrap();
-    let mut builder = Provider::builder(instance, Arc::new(registry.clone()))
+    let instance = Instance::builder(SERVICE).id(id);
+    let mut builder = Provider::builder(instance, registry.clone())
         .handle_signals(false)
         .notice_quiet_period(QUIET)
         .notice_max(2 * QUIET)
@@ -574,7 +574,7 @@ pub struct Consumer {
 
 impl Consumer {
     pub fn new(kind: Kind, registry: &MemoryRegistry) -> Self {
-        let builder = sae_governance::Client::builder(SERVICE, Arc::new(registry.clone()));
+        let builder = sae_governance::Client::builder(SERVICE, registry.clone());
         match kind {
             Kind::Http => {
                 let client = builder.build_http::<http_body_util::Full<Bytes>>().unwrap();

@@ -54,8 +54,11 @@ impl InstanceBuilder {
         self
     }
 
-    /// Sets the address consumers connect to (default `0.0.0.0:0`, which the
-    /// provider replaces by the bound address).
+    /// Sets the address consumers connect to. It must be routable (not
+    /// `0.0.0.0` or `::`, not port 0) by the time the instance is built; a
+    /// provider fills an unspecified IP or port from its bound listener
+    /// ([`InstanceBuilder::build_bound`]), so there `addr` may name only the
+    /// IP (`10.0.0.7:0`) or be left out.
     pub fn addr(mut self, addr: SocketAddr) -> Self {
         self.addr = addr;
         self
@@ -90,7 +93,45 @@ impl InstanceBuilder {
         self
     }
 
+    /// The instance a provider listening on `bound` registers: an
+    /// unspecified IP or a port of 0 in [`InstanceBuilder::addr`] (both, when
+    /// it was not set) is taken from `bound`, then [`InstanceBuilder::build`]
+    /// validates.
+    ///
+    /// ```
+    /// use sae_core::Instance;
+    ///
+    /// let bound = "127.0.0.1:8080".parse().unwrap();
+    /// assert_eq!(Instance::builder("orders").build_bound(bound)?.addr(), bound);
+    /// let advertised = Instance::builder("orders")
+    ///     .addr("10.0.0.7:0".parse().unwrap())
+    ///     .build_bound(bound)?;
+    /// assert_eq!(advertised.addr().to_string(), "10.0.0.7:8080");
+    /// // A listener on 0.0.0.0 says nothing about where consumers connect.
+    /// assert!(Instance::builder("orders").build_bound("0.0.0.0:8080".parse().unwrap()).is_err());
+    /// # Ok::<(), sae_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`InstanceBuilder::build`].
+    pub fn build_bound(mut self, bound: SocketAddr) -> Result<Instance, Error> {
+        if self.addr.ip().is_unspecified() {
+            self.addr.set_ip(bound.ip());
+        }
+        if self.addr.port() == 0 {
+            self.addr.set_port(bound.port());
+        }
+        self.build()
+    }
+
     /// Validates every field and returns the instance, or the first rule broken.
+    ///
+    /// # Errors
+    ///
+    /// The first rule broken: the service name, id, weight, warm-up and
+    /// metadata rules, then [`Error::UnroutableAddress`] for an address with
+    /// an unspecified IP or port 0 (the default address is both).
     pub fn build(self) -> Result<Instance, Error> {
         let service = ServiceName::new(&self.service)?;
         let id = match self.id {
@@ -122,6 +163,7 @@ impl InstanceBuilder {
             );
         }
         validate_metadata(&metadata)?;
+        check_routable(self.addr)?;
         Ok(Instance {
             service,
             id,
@@ -132,6 +174,17 @@ impl InstanceBuilder {
             warmup: Duration::from_millis(self.warmup.as_millis() as u64),
         })
     }
+}
+
+fn check_routable(addr: SocketAddr) -> Result<(), Error> {
+    let reason = if addr.ip().is_unspecified() {
+        "the IP is unspecified"
+    } else if addr.port() == 0 {
+        "the port is 0"
+    } else {
+        return Ok(());
+    };
+    Err(Error::UnroutableAddress { addr, reason })
 }
 
 fn validate_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error> {

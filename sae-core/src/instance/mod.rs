@@ -20,9 +20,7 @@ use crate::wire;
 
 /// One running copy of a service, as stored in every registry.
 ///
-/// Built and validated by [`Instance::builder`]; immutable afterwards except
-/// for [`Instance::with_addr`], which the provider uses once its listener is
-/// bound.
+/// Built and validated by [`Instance::builder`]; immutable afterwards.
 ///
 /// ```
 /// use std::time::Duration;
@@ -96,13 +94,6 @@ impl Instance {
     /// up over this long after [`Instance::start_time`]. Zero disables warm-up.
     pub fn warmup(&self) -> Duration {
         self.warmup
-    }
-
-    /// The same instance at another address (the provider calls this once
-    /// its listener is bound, so a port of 0 becomes the real one).
-    pub fn with_addr(mut self, addr: SocketAddr) -> Self {
-        self.addr = addr;
-        self
     }
 
     /// Encodes this instance in the versioned JSON format of [`encoding`].

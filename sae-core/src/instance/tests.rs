@@ -37,6 +37,7 @@ fn too_long_service_name_is_rejected() {
         matches!(error, Error::ServiceNameTooLong { len, max: MAX_SERVICE_NAME_LEN, .. } if len == name.len())
     );
     Instance::builder("a".repeat(MAX_SERVICE_NAME_LEN))
+        .addr("127.0.0.1:8080".parse().unwrap())
         .build()
         .unwrap();
 }
@@ -61,7 +62,10 @@ fn service_name_with_invalid_char_is_rejected() {
         );
     }
     for good in ["orders", "0rders", "orders-v2.eu_1"] {
-        Instance::builder(good).build().unwrap();
+        Instance::builder(good)
+            .addr("127.0.0.1:8080".parse().unwrap())
+            .build()
+            .unwrap();
     }
 }
 
@@ -97,6 +101,7 @@ fn weight_out_of_range_is_rejected() {
     for weight in [MIN_WEIGHT, MAX_WEIGHT] {
         assert_eq!(
             Instance::builder("orders")
+                .addr("127.0.0.1:8080".parse().unwrap())
                 .weight(weight)
                 .build()
                 .unwrap()
@@ -130,6 +135,7 @@ fn bad_metadata_key_is_rejected() {
         );
     }
     Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
         .metadata("app.kubernetes.io/name-x_1", "v")
         .build()
         .unwrap();
@@ -176,11 +182,15 @@ fn too_long_warmup_is_rejected() {
 
 #[test]
 fn defaults_and_warmup_metadata() {
-    let instance = Instance::builder("orders").build().unwrap();
+    let instance = Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
+        .build()
+        .unwrap();
     assert_eq!(instance.weight(), DEFAULT_WEIGHT);
     assert_eq!(instance.lane(), None);
     assert!(instance.metadata().is_empty());
     let warm = Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
         .warmup(Duration::from_secs(30))
         .build()
         .unwrap();
@@ -195,7 +205,14 @@ fn defaults_and_warmup_metadata() {
 #[test]
 fn generated_ids_are_unique_and_valid() {
     let ids: HashSet<_> = (0..1000)
-        .map(|_| Instance::builder("orders").build().unwrap().id().clone())
+        .map(|_| {
+            Instance::builder("orders")
+                .addr("127.0.0.1:8080".parse().unwrap())
+                .build()
+                .unwrap()
+                .id()
+                .clone()
+        })
         .collect();
     assert_eq!(ids.len(), 1000);
     for id in &ids {
@@ -258,7 +275,11 @@ fn json_of(instance: &Instance) -> serde_json::Value {
 
 #[test]
 fn unknown_fields_are_tolerated() {
-    let instance = Instance::builder("orders").lane("gray").build().unwrap();
+    let instance = Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
+        .lane("gray")
+        .build()
+        .unwrap();
     let mut json = json_of(&instance);
     json["added_in_a_later_minor"] = serde_json::json!({"anything": [1, 2]});
     let bytes = serde_json::to_vec(&json).unwrap();
@@ -276,7 +297,12 @@ fn minimal_json_uses_defaults() {
 
 #[test]
 fn newer_major_version_is_rejected() {
-    let mut json = json_of(&Instance::builder("orders").build().unwrap());
+    let mut json = json_of(
+        &Instance::builder("orders")
+            .addr("127.0.0.1:8080".parse().unwrap())
+            .build()
+            .unwrap(),
+    );
     json["version"] = 2.into();
     let error = Instance::from_json(&serde_json::to_vec(&json).unwrap()).unwrap_err();
     assert!(
@@ -323,5 +349,47 @@ fn json_breaking_a_builder_rule_is_rejected_by_the_same_rule() {
     assert!(matches!(
         Instance::from_json(bytes),
         Err(Error::WeightOutOfRange { weight: 0, .. })
+    ));
+}
+
+#[test]
+fn unroutable_addresses_are_refused_when_built_and_decoded() {
+    for (addr, part) in [
+        ("0.0.0.0:8080", "IP"),
+        ("[::]:8080", "IP"),
+        ("10.0.0.7:0", "port"),
+    ] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let error = rejected(Instance::builder("orders").addr(addr), &addr.to_string());
+        assert!(
+            matches!(&error, Error::UnroutableAddress { addr: found, reason } if *found == addr && reason.contains(part)),
+            "{error:?}"
+        );
+        let json = format!(r#"{{"version":1,"service":"orders","id":"a","addr":"{addr}"}}"#);
+        assert!(matches!(
+            Instance::from_json(json.as_bytes()),
+            Err(Error::UnroutableAddress { .. })
+        ));
+    }
+    // Without an address the default (0.0.0.0:0) is refused too.
+    rejected(Instance::builder("orders"), "0.0.0.0:0");
+}
+
+#[test]
+fn build_bound_fills_only_what_the_address_leaves_open() {
+    let bound: SocketAddr = "127.0.0.1:4321".parse().unwrap();
+    let built = |builder: InstanceBuilder| builder.build_bound(bound).unwrap().addr();
+    assert_eq!(built(Instance::builder("orders")), bound);
+    let ip_only: SocketAddr = "10.1.2.3:0".parse().unwrap();
+    assert_eq!(
+        built(Instance::builder("orders").addr(ip_only)).to_string(),
+        "10.1.2.3:4321"
+    );
+    let full: SocketAddr = "10.1.2.3:80".parse().unwrap();
+    assert_eq!(built(Instance::builder("orders").addr(full)), full);
+    let wildcard: SocketAddr = "0.0.0.0:4321".parse().unwrap();
+    assert!(matches!(
+        Instance::builder("orders").build_bound(wildcard),
+        Err(Error::UnroutableAddress { .. })
     ));
 }

@@ -11,6 +11,7 @@ mod watch;
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 
 pub use registration::{Lease, Registration};
 pub use watch::{Registered, RemovalReason, Revision, Snapshot, WatchEvent, WatchStream};
@@ -55,4 +56,53 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
 
     /// Watches `service`: a snapshot first, then every change, in revision order.
     fn watch<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<WatchStream, Error>>;
+}
+
+/// What a builder takes as its registry: a backend by value (backends are
+/// cheap handles; pass `registry.clone()` to keep one), in an `Arc`, or the
+/// `Arc<dyn Registry>` that `sae_registry::from_url` returns.
+///
+/// ```
+/// use std::sync::Arc;
+/// use sae_core::{IntoRegistry, Registry};
+///
+/// fn takes(registry: impl IntoRegistry) -> Arc<dyn Registry> {
+///     registry.into_registry()
+/// }
+/// # #[derive(Clone, Debug)] struct Backend;
+/// # impl Registry for Backend {
+/// #     fn backend(&self) -> &'static str { "doc" }
+/// #     fn register(&self, _: sae_core::Instance) -> sae_core::BoxFuture<'_, Result<sae_core::Registration, sae_core::Error>> { unimplemented!() }
+/// #     fn deregister<'a>(&'a self, _: &'a sae_core::ServiceName, _: &'a sae_core::InstanceId) -> sae_core::BoxFuture<'a, Result<(), sae_core::Error>> { unimplemented!() }
+/// #     fn list<'a>(&'a self, _: &'a sae_core::ServiceName) -> sae_core::BoxFuture<'a, Result<sae_core::Snapshot, sae_core::Error>> { unimplemented!() }
+/// #     fn watch<'a>(&'a self, _: &'a sae_core::ServiceName) -> sae_core::BoxFuture<'a, Result<sae_core::WatchStream, sae_core::Error>> { unimplemented!() }
+/// # }
+/// let backend = Backend;
+/// let shared = takes(Arc::new(backend.clone()));
+/// let by_value = takes(backend);
+/// let erased: Arc<dyn Registry> = by_value.clone();
+/// assert_eq!(takes(erased).backend(), "doc");
+/// # let _ = shared;
+/// ```
+pub trait IntoRegistry {
+    /// The registry as the shared handle the layers keep.
+    fn into_registry(self) -> Arc<dyn Registry>;
+}
+
+impl<R: Registry> IntoRegistry for R {
+    fn into_registry(self) -> Arc<dyn Registry> {
+        Arc::new(self)
+    }
+}
+
+impl<R: Registry> IntoRegistry for Arc<R> {
+    fn into_registry(self) -> Arc<dyn Registry> {
+        self
+    }
+}
+
+impl IntoRegistry for Arc<dyn Registry> {
+    fn into_registry(self) -> Arc<dyn Registry> {
+        self
+    }
 }

@@ -14,9 +14,12 @@ pub trait Lease: Send + Sync + 'static {
     /// Deletes the entry now and stops the keep-alive.
     fn deregister(self: Box<Self>) -> BoxFuture<'static, Result<(), Error>>;
 
-    /// Resolves when the backend learns that the lease is gone (expired
-    /// during a partition, or revoked); the owner should register again.
-    /// Backends whose leases cannot be lost while held never resolve it.
+    /// Resolves when the backend learns that the registration is gone while
+    /// the lease is held: the lease expired (a partition longer than the
+    /// TTL) or was revoked, or the entry was deleted or overwritten by
+    /// someone else. Backends notice within one TTL; the owner should
+    /// register again. Backends whose registrations cannot be lost while
+    /// held never resolve it.
     fn lost(&self) -> BoxFuture<'static, ()> {
         Box::pin(std::future::pending())
     }

@@ -17,7 +17,11 @@ impl Lease for RecordingLease {
 
 fn entry(revision: u64) -> Registered {
     Registered {
-        instance: Instance::builder("orders").id("a").build().unwrap(),
+        instance: Instance::builder("orders")
+            .addr("127.0.0.1:8080".parse().unwrap())
+            .id("a")
+            .build()
+            .unwrap(),
         revision: Revision(revision),
     }
 }

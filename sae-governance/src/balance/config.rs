@@ -2,7 +2,9 @@
 
 use std::time::Duration;
 
-/// Tunables of the [`Balancer`](super::Balancer).
+/// Tunables of the client's balancer (power of two choices over peak-EWMA,
+/// weighted by warm-up); set with
+/// [`ClientBuilder::balance`](crate::client::ClientBuilder::balance).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct BalanceConfig {
@@ -17,12 +19,10 @@ pub struct BalanceConfig {
     pub eject_base: Duration,
     /// Longest connect-failure ejection (default 30 s).
     pub eject_max: Duration,
-    /// What a request in a lane does when the lane has no available
-    /// endpoint (default [`LaneFallback::Base`]).
-    pub lane_fallback: LaneFallback,
 }
 
-/// What a request in lane L does when L has no available endpoint.
+/// What a request in lane L does when L has no available endpoint; set with
+/// [`ClientBuilder::lane_fallback`](crate::client::ClientBuilder::lane_fallback).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum LaneFallback {
     /// Go to a base (untagged) endpoint, still carrying L downstream
@@ -43,7 +43,6 @@ impl Default for BalanceConfig {
             slow_start_min_factor: 0.1,
             eject_base: Duration::from_secs(3),
             eject_max: Duration::from_secs(30),
-            lane_fallback: LaneFallback::Base,
         }
     }
 }

@@ -145,12 +145,6 @@ impl<T> Endpoint<T> {
         self.evicted.load(Ordering::Acquire)
     }
 
-    /// Whether a connect failure has ejected this endpoint at `now`.
-    pub fn is_ejected(&self, now: Instant) -> bool {
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        until != 0 && until > self.nanos_since_epoch(now)
-    }
-
     /// The instance weight scaled by slow start at `now`.
     pub fn effective_weight(&self, now: Instant) -> f64 {
         self.weight * self.slow_start.factor(now)
@@ -158,6 +152,7 @@ impl<T> Endpoint<T> {
 
     /// The peak-EWMA round-trip estimate at `now`, decayed since its last
     /// sample; `None` before the first response.
+    #[cfg(any(test, feature = "demo-internals"))]
     pub fn rtt_estimate(&self, now: Instant) -> Option<Duration> {
         self.rtt_at(self.nanos_since_epoch(now))
             .map(|ns| Duration::from_nanos(ns as u64))
@@ -165,16 +160,17 @@ impl<T> Endpoint<T> {
 
     /// Marks a request as sent; the returned guard counts it as pending until
     /// it is completed or dropped.
-    pub fn begin(&self) -> InFlight<'_, T> {
+    #[cfg(any(test, feature = "demo-internals"))]
+    pub fn begin(&self) -> Pending<'_, T> {
         self.begin_at(Instant::now())
     }
 
     /// [`Self::begin`] with the send time given: the instant of the pick
     /// ([`Balancer::ready_timed`](super::Balancer::ready_timed)), which saves
-    /// a clock read per request (~35 ns on a VM).
-    pub fn begin_at(&self, sent_at: Instant) -> InFlight<'_, T> {
+    /// a clock read per request.
+    pub fn begin_at(&self, sent_at: Instant) -> Pending<'_, T> {
         self.pending.fetch_add(1, Ordering::Relaxed);
-        InFlight {
+        Pending {
             endpoint: self,
             sent_at,
         }
@@ -220,7 +216,7 @@ impl<T> Endpoint<T> {
         let x = elapsed_ns as f64 / self.decay_ns;
         // A busy endpoint is read every few µs against a 10 s decay: there a
         // second-order Taylor step is exact to ~x³/6 < 2e-13 and saves the
-        // `exp` call (~70 instructions, four per request).
+        // `exp` call, several of which every request would make.
         if x < 1e-4 {
             1.0 - x + x * x / 2.0
         } else {
@@ -285,15 +281,15 @@ impl<T> std::fmt::Debug for Endpoint<T> {
 }
 
 /// A request in flight to an [`Endpoint`]: counted as pending until
-/// [`InFlight::complete`] records its round trip, or until dropped (an
+/// [`Pending::complete`] records its round trip, or until dropped (an
 /// abandoned or failed request leaves no RTT sample).
 #[must_use = "dropping the guard at once stops counting the request"]
-pub struct InFlight<'a, T> {
+pub struct Pending<'a, T> {
     endpoint: &'a Endpoint<T>,
     sent_at: Instant,
 }
 
-impl<T> InFlight<'_, T> {
+impl<T> Pending<'_, T> {
     /// The response head arrived: records the round trip and stops counting.
     pub fn complete(self) {
         let now = Instant::now();
@@ -302,7 +298,7 @@ impl<T> InFlight<'_, T> {
     }
 }
 
-impl<T> Drop for InFlight<'_, T> {
+impl<T> Drop for Pending<'_, T> {
     fn drop(&mut self) {
         self.endpoint.pending.fetch_sub(1, Ordering::Relaxed);
     }

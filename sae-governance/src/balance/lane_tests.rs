@@ -10,11 +10,12 @@ use super::tests::endpoint;
 use super::{BalanceConfig, Balancer, LaneFallback};
 
 fn balancer(fallback: LaneFallback) -> Balancer<()> {
-    let config = BalanceConfig {
-        lane_fallback: fallback,
-        ..BalanceConfig::default()
-    };
-    Balancer::new(ServiceName::new("orders").unwrap(), config, |_| ())
+    Balancer::new(
+        ServiceName::new("orders").unwrap(),
+        BalanceConfig::default(),
+        fallback,
+        |_| (),
+    )
 }
 
 fn upsert(balancer: &Balancer<()>, id: &str, lane: Option<&str>, revision: u64) {

@@ -67,7 +67,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use config::{BalanceConfig, BalanceStats, LaneFallback};
-pub use endpoint::{Endpoint, InFlight};
+pub use endpoint::Endpoint;
+#[cfg(feature = "demo-internals")]
+pub use endpoint::Pending;
 pub use set::Unavailable;
 
 use members::{Applied, Members};
@@ -75,24 +77,8 @@ use set::EndpointSet;
 
 type MakeState<T> = Box<dyn Fn(&Registered) -> T + Send + Sync>;
 
-/// A discovery-fed, lock-free-on-pick balancer over endpoints carrying state `T`.
-///
-/// Cheap to clone (an `Arc`).
-///
-/// ```
-/// use sae_core::{Instance, Registered, Revision, ServiceName, WatchEvent};
-/// use sae_governance::balance::{BalanceConfig, Balancer};
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), sae_core::Error> {
-/// let balancer = Balancer::new(ServiceName::new("orders")?, BalanceConfig::default(), |_| ());
-/// let instance = Instance::builder("orders").addr("127.0.0.1:8080".parse().unwrap()).build()?;
-/// balancer.apply(WatchEvent::Upsert(Registered { instance, revision: Revision(1) }));
-/// let endpoint = balancer.pick(None).expect("one endpoint");
-/// assert_eq!(endpoint.addr().port(), 8080);
-/// # Ok(())
-/// # }
-/// ```
+/// A discovery-fed, lock-free-on-pick balancer over endpoints carrying state
+/// `T` (the client keeps its connection pool there). Cheap to clone (an `Arc`).
 pub struct Balancer<T> {
     inner: Arc<Inner<T>>,
 }
@@ -100,6 +86,7 @@ pub struct Balancer<T> {
 struct Inner<T> {
     service: ServiceName,
     config: BalanceConfig,
+    lane_fallback: LaneFallback,
     epoch: Instant,
     set: ArcSwap<EndpointSet<T>>,
     members: Mutex<Members<T>>,
@@ -135,12 +122,14 @@ impl<T> Balancer<T> {
     pub fn new(
         service: ServiceName,
         config: BalanceConfig,
+        lane_fallback: LaneFallback,
         make_state: impl Fn(&Registered) -> T + Send + Sync + 'static,
     ) -> Self {
         Balancer {
             inner: Arc::new(Inner {
                 service,
                 config,
+                lane_fallback,
                 epoch: Instant::now(),
                 set: ArcSwap::from_pointee(EndpointSet::empty()),
                 members: Mutex::new(Members::new()),
@@ -195,6 +184,7 @@ impl<T> Balancer<T> {
     /// when it has an available endpoint, else among base endpoints unless
     /// the service is strict ([`LaneFallback::Strict`]). A request with no
     /// lane only ever gets a base endpoint.
+    #[cfg(any(test, feature = "demo-internals"))]
     pub fn pick(&self, lane: Option<&Lane>) -> Result<Arc<Endpoint<T>>, Unavailable> {
         self.pick_at(lane, Instant::now())
     }
@@ -209,13 +199,14 @@ impl<T> Balancer<T> {
         self.inner
             .set
             .load()
-            .pick(lane, self.inner.config.lane_fallback, now)
+            .pick(lane, self.inner.lane_fallback, now)
     }
 
     /// Picks an endpoint, waiting up to `wait` for one to become available
     /// (woken by discovery changes and ejection expiry), then failing with
     /// [`Error::NoAvailableInstance`] ([`Error::NoInstanceInLane`] for a
     /// request in a lane of a strict service).
+    #[cfg(any(test, feature = "demo-internals"))]
     pub async fn ready(
         &self,
         lane: Option<&Lane>,
@@ -251,7 +242,7 @@ impl<T> Balancer<T> {
             };
             if now >= deadline {
                 if let Some(lane) = lane
-                    && self.inner.config.lane_fallback == LaneFallback::Strict
+                    && self.inner.lane_fallback == LaneFallback::Strict
                 {
                     return Err(Error::NoInstanceInLane {
                         service: self.inner.service.to_string(),

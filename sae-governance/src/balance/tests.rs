@@ -7,12 +7,13 @@ use sae_core::{
     WatchEvent,
 };
 
-use super::{BalanceConfig, Balancer, Endpoint};
+use super::{BalanceConfig, Balancer, Endpoint, LaneFallback};
 
 fn balancer() -> Balancer<()> {
     Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     )
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hyper::body::Body;
-use sae_core::{BoxError, Error, Registry, ServiceName};
+use sae_core::{BoxError, Error, IntoRegistry, Registry, ServiceName};
 
 use super::pool::{ConnPool, PoolSettings, Protocol};
 use super::{Client, ClientConfig, Shared};
@@ -32,7 +32,7 @@ pub struct ClientBuilder {
     registry: Arc<dyn Registry>,
     discovery: DiscoveryMode,
     balance: BalanceConfig,
-    lane_fallback: Option<LaneFallback>,
+    lane_fallback: LaneFallback,
     evict_on_notice: bool,
     wait: Duration,
     connect_timeout: Duration,
@@ -42,13 +42,13 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    pub(super) fn new(service: impl Into<String>, registry: Arc<dyn Registry>) -> Self {
+    pub(super) fn new(service: impl Into<String>, registry: impl IntoRegistry) -> Self {
         ClientBuilder {
             service: service.into(),
-            registry,
+            registry: registry.into_registry(),
             discovery: DiscoveryMode::Watch,
             balance: BalanceConfig::default(),
-            lane_fallback: None,
+            lane_fallback: LaneFallback::Base,
             evict_on_notice: true,
             wait: DEFAULT_WAIT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
@@ -74,17 +74,18 @@ impl ClientBuilder {
     /// instance in it: go to base ([`LaneFallback::Base`], the default) or,
     /// for a service whose lane version must never be replaced by base,
     /// fail with [`Error::NoInstanceInLane`] ([`LaneFallback::Strict`]).
-    /// Takes precedence over the field of [`BalanceConfig`].
     pub fn lane_fallback(mut self, fallback: LaneFallback) -> Self {
-        self.lane_fallback = Some(fallback);
+        self.lane_fallback = fallback;
         self
     }
 
-    /// Whether an offline notice evicts the endpoint (default true; false
-    /// models a client that ignores it).
-    pub fn evict_on_notice(mut self, enabled: bool) -> Self {
-        self.evict_on_notice = enabled;
-        self
+    internal_pub! {
+        /// Whether an offline notice evicts the endpoint (default true;
+        /// false models a client that ignores it: the demo's `baseline`).
+        fn evict_on_notice(mut self, enabled: bool) -> Self {
+            self.evict_on_notice = enabled;
+            self
+        }
     }
 
     /// How long a request waits for an available instance before failing
@@ -107,13 +108,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Whether a connect failure takes the endpoint out of rotation for a
-    /// backoff (default true). Turning it off, together with
-    /// `connect_attempts(1)`, gives the behaviour of a plain cached client:
-    /// the demo's `baseline`.
-    pub fn eject_on_connect_failure(mut self, eject: bool) -> Self {
-        self.eject_on_connect_failure = eject;
-        self
+    internal_pub! {
+        /// Whether a connect failure takes the endpoint out of rotation for
+        /// a backoff (default true). Turning it off, together with
+        /// `connect_attempts(1)`, gives the behaviour of a plain cached
+        /// client: the demo's `baseline`.
+        fn eject_on_connect_failure(mut self, eject: bool) -> Self {
+            self.eject_on_connect_failure = eject;
+            self
+        }
     }
 
     /// Cap of idle HTTP/1.1 connections kept per endpoint (default [`DEFAULT_MAX_IDLE`]).
@@ -168,11 +171,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             max_idle: self.max_idle,
         };
-        let mut balance = self.balance;
-        if let Some(fallback) = self.lane_fallback {
-            balance.lane_fallback = fallback;
-        }
-        let balancer = Balancer::new(service, balance, move |entry| {
+        let balancer = Balancer::new(service, self.balance, self.lane_fallback, move |entry| {
             ConnPool::new(entry.instance.addr(), settings)
         });
         let discovery = discovery::spawn(self.registry, balancer.clone(), self.discovery);

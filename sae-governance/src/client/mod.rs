@@ -3,8 +3,11 @@
 //!
 //! [`Client`] is a `tower_service::Service<http::Request<B>>`:
 //!
-//! 1. discovery ([`crate::discovery`]) keeps the [`Balancer`] current in a
-//!    background task, whether or not requests flow;
+//! 1. discovery ([`DiscoveryMode`]: the registry's watch, or a poll) keeps
+//!    the balancer current in a background task, whether or not requests
+//!    flow (linkerd runs its balancer pool the same way: a balancer updated
+//!    only when a request arrives would route the first request after a
+//!    quiet period to a long-gone instance);
 //! 2. each request picks an endpoint (power of two choices over peak-EWMA
 //!    load, weighted by warm-up) in the request's lane, waiting up to a
 //!    bound when none is available. The lane is the one of the
@@ -39,7 +42,6 @@
 //!   a draining provider's GOAWAY closes it and the next request reconnects.
 //!
 //! ```
-//! use std::sync::Arc;
 //! use axum::{Router, routing::get};
 //! use bytes::Bytes;
 //! use http_body_util::{BodyExt, Full};
@@ -58,7 +60,7 @@
 //! let _registration = registry.register(instance).await?;
 //!
 //! // The consumer: discovery, balancing and eviction in one tower Service.
-//! let orders = Client::builder("orders", Arc::new(registry)).build_http::<Full<Bytes>>()?;
+//! let orders = Client::builder("orders", registry).build_http::<Full<Bytes>>()?;
 //! let request = http::Request::get("http://orders/orders/7").body(Full::default())?;
 //! let response = orders.oneshot(request).await?;
 //! assert_eq!(response.into_body().collect().await?.to_bytes(), "order 7");
@@ -85,9 +87,11 @@ use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
 use hyper::body::Body;
-use sae_core::{BoxError, Error, InstanceId, Registry};
+use sae_core::{BoxError, Error, InstanceId, IntoRegistry};
 use tokio::sync::watch;
 
+pub use crate::balance::{BalanceConfig, LaneFallback};
+pub use crate::discovery::DiscoveryMode;
 pub use builder::{
     ClientBuilder, DEFAULT_CONNECT_ATTEMPTS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE,
     DEFAULT_WAIT,
@@ -152,8 +156,9 @@ pub struct EndpointInfo {
 }
 
 impl Client {
-    /// Starts configuring a client of `service`, discovered in `registry`.
-    pub fn builder(service: impl Into<String>, registry: Arc<dyn Registry>) -> ClientBuilder {
+    /// Starts configuring a client of `service`, discovered in `registry`
+    /// (a backend by value, in an `Arc`, or what `from_url` returns).
+    pub fn builder(service: impl Into<String>, registry: impl IntoRegistry) -> ClientBuilder {
         ClientBuilder::new(service, registry)
     }
 }

@@ -43,7 +43,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// The running discovery task; dropping the handle stops it.
 #[derive(Debug)]
-pub struct DiscoveryHandle {
+pub(crate) struct DiscoveryHandle {
     task: AbortHandle,
 }
 
@@ -58,7 +58,7 @@ impl Drop for DiscoveryHandle {
 /// # Panics
 ///
 /// Outside a Tokio runtime (like [`tokio::spawn`]).
-pub fn spawn<T: Send + Sync + 'static>(
+pub(crate) fn spawn<T: Send + Sync + 'static>(
     registry: Arc<dyn Registry>,
     balancer: Balancer<T>,
     mode: DiscoveryMode,

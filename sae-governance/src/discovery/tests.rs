@@ -8,7 +8,7 @@ use sae_core::{
 };
 
 use super::{DiscoveryMode, spawn};
-use crate::balance::{BalanceConfig, Balancer};
+use crate::balance::{BalanceConfig, Balancer, LaneFallback};
 
 fn registered(id: &str, revision: u64) -> Registered {
     let instance = Instance::builder("orders")
@@ -94,6 +94,7 @@ async fn a_broken_watch_is_reopened_and_the_last_known_set_kept() {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     );
     let mut changes = balancer.changes();
@@ -117,6 +118,7 @@ async fn a_failing_poll_keeps_the_last_known_set() {
     let balancer = Balancer::new(
         ServiceName::new("orders").unwrap(),
         BalanceConfig::default(),
+        LaneFallback::Base,
         |_| (),
     );
     balancer.apply(snapshot(1, &["a"]));

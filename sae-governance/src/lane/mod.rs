@@ -16,14 +16,16 @@
 //!   (`x-sae-tag`, else the `sae-tag` baggage member, else the ingress
 //!   [`LaneRules`]), stores it in the
 //!   [`RequestContext`](sae_core::RequestContext), and runs the handler in a
-//!   task-local scope ([`current`]) that survives every `.await`;
+//!   task-local scope ([`current`]) that survives every `.await`. At the
+//!   edge of a system it believes only trusted peers' lane headers
+//!   ([`IngressTrust`]);
 //! - **client**: the sae [`Client`](crate::Client) reads that lane for each
 //!   outbound call, picks an instance of the lane (else base, or
 //!   [`Error::NoInstanceInLane`](sae_core::Error::NoInstanceInLane) for a
 //!   strict service, see [`LaneFallback`](crate::balance::LaneFallback)),
 //!   and writes the lane as both the `x-sae-tag` header and the `sae-tag`
-//!   baggage member ([`outbound`]), so the next hop does the same. A
-//!   fallback to base still carries the lane: B-base calls C-gray.
+//!   baggage member ([`sae_core::wire::lane::write`]), so the next hop does
+//!   the same. A fallback to base still carries the lane: B-base calls C-gray.
 //!
 //! A request with no lane only ever reaches base instances.
 //!
@@ -52,12 +54,12 @@
 //! requests without a lane. Outbound: the lane header plus one baggage
 //! header rebuilt. Selection: one hash-map lookup of the lane subset.
 
-pub mod extract;
-pub mod outbound;
+pub(crate) mod outbound;
 pub mod rules;
-mod scope;
 pub mod server;
+mod trust;
 
 pub use rules::{LaneRules, RuleFormat, RuleSet};
-pub use scope::{carry, current, scope};
+pub use sae_core::lane::{carry, current, scope};
 pub use server::LaneLayer;
+pub use trust::IngressTrust;

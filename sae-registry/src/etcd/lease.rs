@@ -5,13 +5,23 @@
 //! keep-alive stream (three chances before it lapses, as etcd's own clients
 //! do). A renewal that fails because etcd is unreachable is retried on the
 //! next tick: the lease may still be alive, and etcd extends every lease when
-//! it restarts or elects a new leader. Only etcd saying the lease is gone
-//! (TTL 0, "lease not found") resolves [`Lease::lost`], so the registrar
-//! registers again with a new lease.
+//! it restarts or elects a new leader.
+//!
+//! A live lease is not enough: an operator's `etcdctl del`, or a bad write
+//! over the key, leaves the lease alive and renewed while every consumer has
+//! dropped the instance for good. So after each successful renewal the task
+//! reads the key back and checks that it still holds this lease and the value
+//! this registration wrote.
+//!
+//! [`Lease::lost`] resolves when etcd says the lease is gone (TTL 0, "lease
+//! not found") or the key is gone or no longer ours, so within one TTL of
+//! either; the owner then registers again, with a new lease. A failed read,
+//! like a failed renewal, is an outage, not a loss.
 //!
 //! Dropping the lease ends the task without revoking: the key then expires
 //! after the TTL, exactly as when the process is killed.
 
+use std::fmt;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, LeaseKeepAliveStream, LeaseKeeper, Txn, TxnOp};
@@ -33,10 +43,12 @@ pub(super) struct EtcdLease {
 }
 
 impl EtcdLease {
-    /// Starts keeping `lease_id` (granted with `ttl`) alive for `key`.
+    /// Starts keeping `lease_id` (granted with `ttl`) alive for `key`, which
+    /// this registration put with `value`.
     pub(super) fn start(
         client: Client,
         key: String,
+        value: Vec<u8>,
         lease_id: i64,
         ttl: Duration,
         request_timeout: Duration,
@@ -46,6 +58,7 @@ impl EtcdLease {
         let keeper = KeepAlive {
             client: client.clone(),
             key: key.clone(),
+            value,
             lease_id,
             period: ttl / 3,
             stream: None,
@@ -98,6 +111,9 @@ impl Lease for EtcdLease {
         })
     }
 
+    /// Resolves when the lease expired or was revoked, or when the key was
+    /// deleted or overwritten while the lease lived; see the
+    /// [module docs](self).
     fn lost(&self) -> BoxFuture<'static, ()> {
         let mut lost = self.lost.clone();
         Box::pin(async move {
@@ -113,16 +129,61 @@ impl Lease for EtcdLease {
 struct KeepAlive {
     client: Client,
     key: String,
+    /// The value this registration put: the key must still hold it.
+    value: Vec<u8>,
     lease_id: i64,
     period: Duration,
     /// The open keep-alive stream; reopened after an error.
     stream: Option<(LeaseKeeper, LeaseKeepAliveStream)>,
 }
 
-/// What one renewal learned.
+/// What one tick learned.
 enum Renewal {
+    /// The lease is renewed and the key is still this registration's.
     Alive,
+    /// etcd says the lease is gone.
     Gone,
+    /// The lease lives but the key does not hold this registration any more:
+    /// what was found there instead.
+    Replaced(KeyFound),
+}
+
+/// What the key held when it was no longer this registration's.
+enum KeyFound {
+    /// The key was deleted.
+    Missing,
+    /// The key is attached to another lease (0: none).
+    OtherLease(i64),
+    /// The key holds this lease but another value.
+    OtherValue(String),
+}
+
+impl fmt::Display for KeyFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyFound::Missing => f.write_str("no key (deleted)"),
+            KeyFound::OtherLease(0) => f.write_str("a value attached to no lease"),
+            KeyFound::OtherLease(lease) => write!(f, "a value attached to lease {lease}"),
+            KeyFound::OtherValue(value) => write!(f, "another value under this lease: {value}"),
+        }
+    }
+}
+
+/// Why a tick learned nothing: etcd is unreachable or has no leader.
+enum TickFailure {
+    Renewal(etcd_client::Error),
+    Read(etcd_client::Error),
+    NoAnswer,
+}
+
+impl fmt::Display for TickFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TickFailure::Renewal(error) => write!(f, "renewing the lease: {error}"),
+            TickFailure::Read(error) => write!(f, "reading the key back: {error}"),
+            TickFailure::NoAnswer => f.write_str("no answer within TTL/3"),
+        }
+    }
 }
 
 impl KeepAlive {
@@ -137,11 +198,11 @@ impl KeepAlive {
                 _ = &mut stop => return,
                 _ = ticker.tick() => {}
             }
-            // A renewal that hangs must not delay the next one past the TTL.
+            // A tick that hangs must not delay the next one past the TTL.
             let renewal = tokio::select! {
                 biased;
                 _ = &mut stop => return,
-                renewal = timeout(self.period, self.renew()) => renewal,
+                renewal = timeout(self.period, self.tick()) => renewal,
             };
             match renewal {
                 Ok(Ok(Renewal::Alive)) => {
@@ -154,18 +215,35 @@ impl KeepAlive {
                     let _ = lost.send(true);
                     return;
                 }
-                Ok(Err(error)) => self.renewal_failed(&mut failing, &error.to_string()),
-                Err(_) => self.renewal_failed(&mut failing, "no answer within TTL/3"),
+                Ok(Ok(Renewal::Replaced(found))) => {
+                    tracing::warn!(key = %self.key, lease = self.lease_id, %found, "etcd registry key was deleted or overwritten while its lease lived; the instance must register again");
+                    let _ = lost.send(true);
+                    self.release(&found).await;
+                    return;
+                }
+                Ok(Err(failure)) => self.tick_failed(&mut failing, failure),
+                Err(_) => self.tick_failed(&mut failing, TickFailure::NoAnswer),
             }
         }
     }
 
-    /// Logs the first failure of an outage only, and drops the stream so the
-    /// next tick opens a new one.
-    fn renewal_failed(&mut self, failing: &mut bool, error: &str) {
-        self.stream = None;
+    /// Logs the first failure of an outage only (whether the renewal or the
+    /// read failed), and drops the stream after a failed renewal so the next
+    /// tick opens a new one.
+    fn tick_failed(&mut self, failing: &mut bool, failure: TickFailure) {
+        if !matches!(failure, TickFailure::Read(_)) {
+            self.stream = None;
+        }
         if !std::mem::replace(failing, true) {
-            tracing::warn!(key = %self.key, lease = self.lease_id, %error, "renewing etcd lease failed; retrying every TTL/3");
+            tracing::warn!(key = %self.key, lease = self.lease_id, error = %failure, "keeping etcd registration alive failed; retrying every TTL/3");
+        }
+    }
+
+    /// Renews the lease, then checks that the key is still this registration's.
+    async fn tick(&mut self) -> Result<Renewal, TickFailure> {
+        match self.renew().await.map_err(TickFailure::Renewal)? {
+            Renewal::Alive => self.check_key().await.map_err(TickFailure::Read),
+            other => Ok(other),
         }
     }
 
@@ -188,6 +266,40 @@ impl KeepAlive {
             None => Err(etcd_client::Error::LeaseKeepAliveError(
                 "keep-alive stream ended".into(),
             )),
+        }
+    }
+
+    /// Reads the key back. One linearizable `get` per renewal rather than a
+    /// watch on the key: it rides on the renewal's schedule and its outage
+    /// handling (a failed read is retried on the next tick, like a failed
+    /// renewal), and needs no second stream per registration to resume
+    /// after etcd restarts or compacts. TTL/3 between reads keeps detection
+    /// within one TTL.
+    async fn check_key(&mut self) -> Result<Renewal, etcd_client::Error> {
+        let answer = self.client.get(self.key.as_str(), None).await?;
+        let found = match answer.kvs().first() {
+            None => KeyFound::Missing,
+            Some(kv) if kv.lease() != self.lease_id => KeyFound::OtherLease(kv.lease()),
+            Some(kv) if kv.value() != self.value.as_slice() => {
+                KeyFound::OtherValue(String::from_utf8_lossy(kv.value()).into_owned())
+            }
+            Some(_) => return Ok(Renewal::Alive),
+        };
+        Ok(Renewal::Replaced(found))
+    }
+
+    /// Revokes the lease once the key no longer holds it, so it does not
+    /// linger for a TTL; best effort, as the lease expires anyway. A lease
+    /// that still holds the key (with another value) is left to expire: no
+    /// one renews it any more, and revoking it would delete that value now.
+    async fn release(&mut self, found: &KeyFound) {
+        if matches!(found, KeyFound::OtherValue(_)) {
+            return;
+        }
+        self.stream = None;
+        let revoked = timeout(self.period, self.client.lease_revoke(self.lease_id)).await;
+        if !matches!(revoked, Ok(Ok(_))) {
+            tracing::debug!(key = %self.key, lease = self.lease_id, "revoking the orphaned etcd lease failed; it expires within its TTL");
         }
     }
 }

@@ -25,10 +25,15 @@
 //!   registration) and revokes the lease. **Dropping** the
 //!   [`Registration`] stops the renewals: the key expires one TTL later, as
 //!   when the process is killed.
-//! - **Lease lost**: when etcd says the lease is gone (it expired during a
-//!   partition longer than the TTL), [`Registration::lost`] resolves and the
-//!   [`Registrar`](crate::Registrar) registers again. An etcd restart or a
-//!   leader change does not lose leases: etcd extends them.
+//! - **Lease lost**: [`Registration::lost`] resolves, within one TTL, when
+//!   etcd says the lease is gone (it expired during a partition longer than
+//!   the TTL, or was revoked), or when the key is no longer this
+//!   registration's while the lease lives: deleted (an operator's `etcdctl
+//!   del`), or overwritten with another value, or put with another lease or
+//!   none. The keep-alive reads the key back after each renewal to see this;
+//!   the owner of the registration then registers again. An etcd restart or
+//!   a leader change loses nothing: etcd extends leases, and a renewal or a
+//!   read that fails is retried, not a loss.
 //! - **Watch**: list at revision R, then watch from R + 1, so nothing is lost
 //!   or repeated in between; on a broken stream, reconnect with backoff and
 //!   resume after the last delivered revision; when that was compacted, list
@@ -53,7 +58,10 @@
 //! # async fn main() -> Result<(), sae_core::Error> {
 //! let options = EtcdOptions::default().ttl(Duration::from_secs(5));
 //! let registry = EtcdRegistry::connect(["10.0.0.1:2379", "10.0.0.2:2379"], options).await?;
-//! let registration = registry.register(Instance::builder("orders").build()?).await?;
+//! let orders = Instance::builder("orders")
+//!     .addr("10.0.0.7:8080".parse().unwrap())
+//!     .build()?;
+//! let registration = registry.register(orders).await?;
 //! registration.deregister().await?;
 //! # Ok(())
 //! # }
@@ -242,7 +250,7 @@ impl Registry for EtcdRegistry {
                 instance,
                 revision: revision(at),
             };
-            let lease = EtcdLease::start(client.clone(), key, lease_id, granted, bound);
+            let lease = EtcdLease::start(client.clone(), key, value, lease_id, granted, bound);
             Ok(Registration::new(entry, Box::new(lease)))
         })
     }

@@ -45,7 +45,9 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), sae_core::Error> {
 //! let registry = MemoryRegistry::new();
-//! let orders = Instance::builder("orders").build()?;
+//! let orders = Instance::builder("orders")
+//!     .addr("127.0.0.1:8080".parse().unwrap())
+//!     .build()?;
 //! let mut watch = registry.watch(orders.service()).await?;
 //! assert!(matches!(watch.next().await, Some(WatchEvent::Snapshot(s)) if s.instances.is_empty()));
 //!

@@ -17,7 +17,15 @@ use super::watcher::WATCH_QUEUE_CAPACITY;
 const TTL: Duration = Duration::from_secs(9);
 
 fn instance(service: &str, id: &str) -> Instance {
-    Instance::builder(service).id(id).build().unwrap()
+    instance_at(service, id, "127.0.0.1:8080")
+}
+
+fn instance_at(service: &str, id: &str, addr: &str) -> Instance {
+    Instance::builder(service)
+        .id(id)
+        .addr(addr.parse().unwrap())
+        .build()
+        .unwrap()
 }
 
 fn service(name: &str) -> ServiceName {
@@ -105,7 +113,7 @@ async fn check_watchers_joining_after_each_step(script: &[Step]) -> Vec<WatchEve
                 held.insert(id, registry.register(instance("orders", id)).await.unwrap());
             }
             Step::MoveAddr(id) => {
-                let moved = instance("orders", id).with_addr("127.0.0.1:9".parse().unwrap());
+                let moved = instance_at("orders", id, "127.0.0.1:9");
                 held.insert(id, registry.register(moved).await.unwrap());
             }
             Step::Deregister(id) => {
@@ -318,7 +326,7 @@ async fn re_register_replaces_with_larger_revision_and_old_lease_is_harmless() {
     let registry = MemoryRegistry::with_ttl(TTL);
     let orders = service("orders");
     let first = registry.register(instance("orders", "a")).await.unwrap();
-    let moved = instance("orders", "a").with_addr("127.0.0.1:7".parse().unwrap());
+    let moved = instance_at("orders", "a", "127.0.0.1:7");
     let mut watch = registry.watch(&orders).await.unwrap();
     drain(&mut watch);
 
@@ -348,6 +356,41 @@ async fn externally_deregistered_lease_reports_lost() {
         .await
         .unwrap();
     registration.lost().await;
+}
+
+/// An operator's delete, or another registration of the same id written
+/// over this one, while the lease is held: the owner learns within one TTL
+/// (at the next renewal) and can register again.
+#[tokio::test(start_paused = true)]
+async fn entry_deleted_or_overwritten_from_outside_is_lost_within_one_ttl() {
+    let registry = MemoryRegistry::with_ttl(TTL);
+    let deleted = registry.register(instance("orders", "a")).await.unwrap();
+    tokio::time::sleep(TTL * 2).await; // well into the lease's life
+    registry
+        .deregister(&service("orders"), &InstanceId::new("a").unwrap())
+        .await
+        .unwrap();
+    tokio::time::timeout(TTL, deleted.lost())
+        .await
+        .expect("an externally deleted entry was not reported lost within one TTL");
+
+    let overwritten = registry.register(instance("orders", "b")).await.unwrap();
+    tokio::time::sleep(TTL / 2).await;
+    let newer = registry
+        .register(instance_at("orders", "b", "127.0.0.1:9"))
+        .await
+        .unwrap();
+    tokio::time::timeout(TTL, overwritten.lost())
+        .await
+        .expect("an overwritten entry was not reported lost within one TTL");
+    // The newer registration is not the one that was lost.
+    assert!(newer.lost().now_or_never().is_none());
+    tokio::time::sleep(TTL * 2).await;
+    assert!(newer.lost().now_or_never().is_none());
+    assert_eq!(
+        registry.list(&service("orders")).await.unwrap().instances,
+        [newer.entry().clone()]
+    );
 }
 
 #[tokio::test(start_paused = true)]

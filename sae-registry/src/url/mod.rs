@@ -9,7 +9,6 @@
 //! | `memory://` | a new private [`MemoryRegistry`] |
 //! | `memory://NAME` | the process-wide memory registry called `NAME`: every call with that name returns the same one, so two parts of one process can meet by URL |
 //! | `memory://NAME?ttl=500ms` | lease TTL (units `ms`, `s`, `m`; default 10 s) |
-//!
 //! | `etcd://h1:2379,h2:2379,h3:2379` | an `EtcdRegistry` on those members (feature `etcd`; port defaults to 2379), connecting on first use |
 //! | `etcd://h1:2379?ttl=10s&timeout=5s` | lease TTL (whole seconds in etcd) and the bound on connecting and on each operation |
 

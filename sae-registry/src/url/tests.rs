@@ -21,7 +21,12 @@ async fn memory_without_a_name_is_private() {
     let two = from_url("memory://").unwrap();
     assert_eq!(one.backend(), "memory");
     let _kept = one
-        .register(Instance::builder("orders").build().unwrap())
+        .register(
+            Instance::builder("orders")
+                .addr("127.0.0.1:8080".parse().unwrap())
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let orders = ServiceName::new("orders").unwrap();
@@ -35,7 +40,12 @@ async fn memory_with_a_name_is_shared_process_wide() {
     let consumer = from_url("MEMORY://url-test-shared").unwrap();
     let other = from_url("memory://url-test-other").unwrap();
     let _kept = provider
-        .register(Instance::builder("orders").build().unwrap())
+        .register(
+            Instance::builder("orders")
+                .addr("127.0.0.1:8080".parse().unwrap())
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let orders = ServiceName::new("orders").unwrap();

@@ -1,6 +1,7 @@
 use opentelemetry::trace::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
 use super::{UnsampledTrace, carry, current};
+use crate::propagation::RANDOM;
 
 fn unsampled(trace_id: u128) -> Option<UnsampledTrace> {
     Some(UnsampledTrace::of(&SpanContext::new(
@@ -51,4 +52,32 @@ fn a_panic_inside_does_not_leave_the_request_behind() {
     });
     assert!(result.is_err());
     assert_eq!(current(), None);
+}
+
+#[test]
+fn the_random_flag_is_carried_and_nothing_else() {
+    for (flags, random) in [
+        (0x03, true),
+        (0x02, true),
+        (0xff, true),
+        (0x01, false),
+        (0x00, false),
+    ] {
+        let trace = UnsampledTrace::of(&SpanContext::new(
+            TraceId::from(1),
+            SpanId::from(7),
+            TraceFlags::new(flags),
+            true,
+            TraceState::NONE,
+        ));
+        let _carried = carry(Some(trace));
+        let propagated = current().unwrap().span_context();
+        let expected = if random {
+            RANDOM
+        } else {
+            TraceFlags::NOT_SAMPLED
+        };
+        assert_eq!(propagated.trace_flags(), expected, "{flags:#04x}");
+        assert!(!propagated.is_sampled());
+    }
 }

@@ -1,4 +1,4 @@
-//! [`ClientLayer`].
+//! [`TraceClientLayer`].
 
 use std::sync::Arc;
 
@@ -6,17 +6,17 @@ use tower_layer::Layer;
 
 use super::TraceClient;
 use crate::Telemetry;
-use crate::call::Kind;
+use crate::recorder::Kind;
 
 /// Wraps a client service in a [`TraceClient`]; see the [module docs](super).
 #[derive(Clone, Debug)]
-pub struct ClientLayer {
+pub struct TraceClientLayer {
     telemetry: Telemetry,
     callee: Arc<str>,
     kind: Kind,
 }
 
-impl ClientLayer {
+impl TraceClientLayer {
     /// The layer for HTTP calls to the service `callee`.
     pub fn http(telemetry: &Telemetry, callee: &str) -> Self {
         Self::new(telemetry, callee, Kind::Http)
@@ -28,7 +28,7 @@ impl ClientLayer {
     }
 
     fn new(telemetry: &Telemetry, callee: &str, kind: Kind) -> Self {
-        ClientLayer {
+        TraceClientLayer {
             telemetry: telemetry.clone(),
             callee: Arc::from(callee),
             kind,
@@ -36,7 +36,7 @@ impl ClientLayer {
     }
 }
 
-impl<S> Layer<S> for ClientLayer {
+impl<S> Layer<S> for TraceClientLayer {
     type Service = TraceClient<S>;
 
     fn layer(&self, inner: S) -> TraceClient<S> {

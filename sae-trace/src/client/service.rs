@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use http::header::{Entry, HeaderName};
 use http::{Request, Response};
 use opentelemetry::trace::TraceContextExt;
 use sae_core::{RequestContext, wire};
@@ -14,16 +13,14 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::ResponseFuture;
 use crate::body::TracedBody;
-use crate::call::{Call, Kind, Side};
+use crate::call::Call;
 use crate::carrier::{self, UnsampledTrace};
-use crate::recorder::Recorder;
+use crate::recorder::{Kind, Recorder, Side};
 use crate::spans::{self, ClientFacts};
 use crate::topology::EdgeStats;
 use crate::{Telemetry, propagation};
 
-const CALLER: HeaderName = HeaderName::from_static(wire::CALLER_HEADER);
-
-/// A client service traced by [`super::ClientLayer`].
+/// A client service traced by [`super::TraceClientLayer`].
 #[derive(Clone, Debug)]
 pub struct TraceClient<S> {
     inner: S,
@@ -74,10 +71,12 @@ where
             Parent::UnsampledRequest(_) | Parent::UnsampledSpan => false,
             Parent::None => telemetry.sampler.sample(),
         };
-        let lane = RequestContext::from_extensions(request.extensions())
-            .and_then(|context| context.lane.clone());
         let mut span = Span::none();
         if sampled {
+            // The lane this call carries: an explicit context in the
+            // request's extensions, else the task's (the usual case). The
+            // client inside writes it on the wire; the span only says it.
+            let lane = RequestContext::outbound_lane(request.extensions());
             let facts = ClientFacts {
                 caller: &telemetry.service,
                 callee: &self.callee,
@@ -92,35 +91,31 @@ where
             }
         }
         let headers = request.headers_mut();
-        let lane = lane.as_ref();
         if !span.is_disabled() {
             let propagated = span.context().span().span_context().clone();
             opentelemetry::Context::map_current(|current| {
-                propagation::inject(&propagated, current, lane, headers);
+                propagation::inject(&propagated, current, headers);
             });
         } else if let Parent::UnsampledRequest(trace) = parent {
             let propagated = trace.span_context();
             opentelemetry::Context::map_current(|current| {
-                propagation::inject(&propagated, current, lane, headers);
+                propagation::inject(&propagated, current, headers);
             });
         } else if parent == Parent::None {
             let root = propagation::unsampled(None);
             opentelemetry::Context::map_current(|current| {
-                propagation::inject(&root, current, lane, headers);
+                propagation::inject(&root, current, headers);
             });
         } else {
             // The current span's context, as it is (a span filtered out by
             // the subscriber leaves its parent's sampled flag).
             opentelemetry::Context::map_current(|current| {
-                propagation::inject(current.span().span_context(), current, lane, headers);
+                propagation::inject(current.span().span_context(), current, headers);
             });
         }
-        // One lookup (a `HeaderName` constant: a `&str` name would be parsed
-        // and copied); a caller's own value is kept.
-        if let Some(caller) = &telemetry.caller_header
-            && let Ok(Entry::Vacant(entry)) = headers.try_entry(CALLER)
-        {
-            let _ = entry.try_insert(caller.clone());
+        // A caller's own value is kept.
+        if let Some(caller) = &telemetry.caller_header {
+            wire::caller::write_if_absent(headers, caller);
         }
         let rpc = match kind {
             Kind::Grpc => telemetry.rpc_name(request.uri().path()),

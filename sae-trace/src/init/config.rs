@@ -1,16 +1,48 @@
 //! [`Config`] of [`super::init`].
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::RootSampler;
 
 /// The OTLP transport.
+///
+/// Chosen, per signal, by [`Config::protocol`], else
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` / `OTEL_EXPORTER_OTLP_METRICS_PROTOCOL`,
+/// else `OTEL_EXPORTER_OTLP_PROTOCOL` (`grpc` or `http/protobuf`), else
+/// [`ExportProtocol::HttpProtobuf`], the specification's default (gRPC when
+/// sae-trace is built without its `otlp-http` feature). It displays as the
+/// variables' value.
+///
+/// ```
+/// use sae_trace::ExportProtocol;
+///
+/// assert_eq!(ExportProtocol::Grpc.to_string(), "grpc");
+/// assert_eq!(ExportProtocol::HttpProtobuf.to_string(), "http/protobuf");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExportProtocol {
-    /// OTLP/gRPC (port 4317 by convention).
+    /// OTLP/gRPC; default endpoint `http://localhost:4317`.
     Grpc,
-    /// OTLP/HTTP with protobuf bodies (port 4318 by convention).
+    /// OTLP/HTTP with protobuf bodies; default endpoint
+    /// `http://localhost:4318` (`/v1/traces`, `/v1/metrics`).
     HttpProtobuf,
+}
+
+impl ExportProtocol {
+    /// The `OTEL_EXPORTER_OTLP_PROTOCOL` value naming this transport.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            ExportProtocol::Grpc => "grpc",
+            ExportProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
+impl fmt::Display for ExportProtocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What [`super::init`] sets up. Every field left unset follows the standard
@@ -62,15 +94,22 @@ impl Config {
         self
     }
 
-    /// The transport (default: `OTEL_EXPORTER_OTLP_PROTOCOL`, else HTTP/protobuf).
+    /// The transport, for both signals (default: the signal's
+    /// `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_PROTOCOL`, else
+    /// `OTEL_EXPORTER_OTLP_PROTOCOL`, else HTTP/protobuf; see
+    /// [`ExportProtocol`]). A gRPC collector on 4317 needs
+    /// [`ExportProtocol::Grpc`] here or `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`.
     pub fn protocol(mut self, protocol: ExportProtocol) -> Self {
         self.protocol = Some(protocol);
         self
     }
 
     /// The collector's base URL, such as `http://127.0.0.1:4317` (default:
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, else localhost). Over HTTP the signal
-    /// paths `/v1/traces` and `/v1/metrics` are appended.
+    /// the signal's `OTEL_EXPORTER_OTLP_{TRACES,METRICS}_ENDPOINT`, used as
+    /// it is, else `OTEL_EXPORTER_OTLP_ENDPOINT`, else
+    /// `http://localhost:4317` for gRPC and `http://localhost:4318` for
+    /// HTTP). Over HTTP the signal paths `/v1/traces` and `/v1/metrics` are
+    /// appended to this URL and to `OTEL_EXPORTER_OTLP_ENDPOINT`.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
         self
@@ -91,6 +130,10 @@ impl Config {
 
     /// Whether [`super::init`] installs the global `tracing` subscriber (default
     /// true). Turn it off to compose your own with [`super::TraceGuard::layer`].
+    ///
+    /// The installed subscriber also prints sae-trace's own export warnings
+    /// (target `sae_trace::export`) to stderr, since it has no other output;
+    /// with your own subscriber they go wherever it sends `WARN` events.
     pub fn install_subscriber(mut self, install: bool) -> Self {
         self.install_subscriber = install;
         self

@@ -8,8 +8,9 @@ use http::Response;
 use pin_project::pin_project;
 
 use crate::body::TracedBody;
-use crate::call::{Call, Kind, Outcome, grpc_status};
+use crate::call::{Call, Outcome, grpc_status};
 use crate::carrier::{self, UnsampledTrace};
+use crate::recorder::Kind;
 
 /// Runs the inner future inside the request's span (or, unsampled, with its
 /// trace in the thread's carrier), then finishes the call at the head (HTTP,

@@ -1,22 +1,22 @@
-//! [`ServerLayer`].
+//! [`TraceServerLayer`].
 
 use tower_layer::Layer;
 
 use super::TraceServer;
 use crate::Telemetry;
-use crate::call::Kind;
+use crate::recorder::Kind;
 
 /// Wraps a service in a [`TraceServer`]; see the [module docs](super).
 #[derive(Clone, Debug)]
-pub struct ServerLayer {
+pub struct TraceServerLayer {
     telemetry: Telemetry,
     kind: Kind,
 }
 
-impl ServerLayer {
+impl TraceServerLayer {
     /// The layer for HTTP services.
     pub fn http(telemetry: &Telemetry) -> Self {
-        ServerLayer {
+        TraceServerLayer {
             telemetry: telemetry.clone(),
             kind: Kind::Http,
         }
@@ -24,14 +24,14 @@ impl ServerLayer {
 
     /// The layer for gRPC services.
     pub fn grpc(telemetry: &Telemetry) -> Self {
-        ServerLayer {
+        TraceServerLayer {
             telemetry: telemetry.clone(),
             kind: Kind::Grpc,
         }
     }
 }
 
-impl<S> Layer<S> for ServerLayer {
+impl<S> Layer<S> for TraceServerLayer {
     type Service = TraceServer<S>;
 
     fn layer(&self, inner: S) -> TraceServer<S> {

@@ -26,6 +26,23 @@
 //!   `http.response.status_code`, error status on 5xx; for gRPC `rpc.system`,
 //!   `rpc.service`, `rpc.method`, `rpc.grpc.status_code`, error status on the
 //!   codes that mean a server fault. sae adds `sae.lane` and `sae.caller`.
+//! - **Lane and caller come from the lane layer.** `sae.lane` and
+//!   `sae.caller` are what the request's [`sae_core::RequestContext`] says,
+//!   when there is one: sae-governance's lane layer stores it, with the lane
+//!   it decided (a lane an ingress rule assigned included, which no header
+//!   carries) and the caller it checked. Without one, they are read from the
+//!   headers through sae-core's codec ([`sae_core::wire::lane::read`],
+//!   [`sae_core::wire::caller::read`]): only a valid lane and a valid
+//!   service name reach the span, never a raw header value.
+//!
+//! # Where it goes in the stack
+//!
+//! Put this layer **inside** the lane layer (sae-governance's `LaneLayer`),
+//! so the lane layer runs first and the span sees its decision: with
+//! `tower::ServiceBuilder`, add the lane layer before this one; with axum's
+//! `Router::layer`, which wraps what was added before, add this one first.
+//! That is the order of sae's server stack. Outside the lane layer, the span
+//! shows the lane of the headers only.
 //!
 //! ```
 //! use axum::{Router, routing::get};
@@ -47,5 +64,5 @@ mod tests;
 
 pub use future::ResponseFuture;
 pub(crate) use future::finish as future_finish;
-pub use layer::ServerLayer;
+pub use layer::TraceServerLayer;
 pub use service::TraceServer;

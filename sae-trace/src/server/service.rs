@@ -6,22 +6,21 @@ use std::time::Instant;
 
 use axum::extract::MatchedPath;
 use http::{Request, Response};
-use opentelemetry::baggage::BaggageExt;
 use opentelemetry::trace::TraceContextExt;
-use sae_core::{Lane, wire};
+use sae_core::{Lane, RequestContext, ServiceName, wire};
 use tower_service::Service;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::ResponseFuture;
 use crate::body::TracedBody;
-use crate::call::{Call, Kind, Side};
+use crate::call::Call;
 use crate::carrier::{self, UnsampledTrace};
-use crate::recorder::Recorder;
+use crate::recorder::{Kind, Recorder, Side};
 use crate::spans::{self, ServerFacts};
 use crate::{Telemetry, propagation};
 
-/// A service traced by [`super::ServerLayer`].
+/// A service traced by [`super::TraceServerLayer`].
 #[derive(Clone, Debug)]
 pub struct TraceServer<S> {
     inner: S,
@@ -73,15 +72,12 @@ where
         };
         let mut span = Span::none();
         if sampled {
-            let lane = lane_of(&request, baggage.as_ref());
+            let (lane, caller) = lane_and_caller(&request);
             let facts = ServerFacts {
                 service: &telemetry.service,
                 route: matched.map(MatchedPath::as_str),
-                lane: lane.as_deref(),
-                caller: request
-                    .headers()
-                    .get(wire::CALLER_HEADER)
-                    .and_then(|value| value.to_str().ok()),
+                lane: lane.as_ref().map(Lane::as_str),
+                caller: caller.as_ref().map(ServiceName::as_str),
             };
             span = match kind {
                 Kind::Http => spans::http_server(&request, &facts),
@@ -133,19 +129,29 @@ where
     }
 }
 
-/// The request's lane: the header is authoritative at ingress, else baggage.
-fn lane_of<B>(request: &Request<B>, baggage: Option<&opentelemetry::Context>) -> Option<String> {
-    let header = request
-        .headers()
-        .get(wire::LANE_HEADER)
-        .map(|value| value.as_bytes())
-        .filter(|value| Lane::is_valid(value));
-    match header {
-        Some(value) => std::str::from_utf8(value).ok().map(str::to_owned),
-        None => baggage?
-            .baggage()
-            .get(wire::LANE_BAGGAGE_KEY)
-            .map(|value| value.as_str().to_owned())
-            .filter(|value| Lane::is_valid(value.as_bytes())),
+/// The request's lane and caller for the span (sampled requests only).
+///
+/// The [`RequestContext`] the lane layer stored, when there is one: it
+/// decided the lane (an ingress rule's included) and checked the caller.
+/// Without one (no lane layer outside this one), what the headers say,
+/// through sae-core's codec: a valid `x-sae-tag`, else a valid `sae-tag`
+/// baggage member; a valid service name in `x-sae-caller`. A malformed or
+/// hostile value never reaches the span.
+fn lane_and_caller<B>(request: &Request<B>) -> (Option<Lane>, Option<ServiceName>) {
+    match RequestContext::from_extensions(request.extensions()) {
+        // The context's lane is the decision, `None` (base) included; a
+        // context may not name the caller (a lane an outer layer assigned),
+        // then the header says, validated.
+        Some(context) => (
+            context.lane.clone(),
+            context
+                .caller
+                .clone()
+                .or_else(|| wire::caller::read(request.headers())),
+        ),
+        None => (
+            wire::lane::read(request.headers()),
+            wire::caller::read(request.headers()),
+        ),
     }
 }

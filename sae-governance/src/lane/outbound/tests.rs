@@ -1,50 +1,10 @@
-use http::{HeaderMap, HeaderValue, Request};
-use sae_core::{Lane, RequestContext};
+use http::{HeaderValue, Request};
+use sae_core::{Lane, RequestContext, lane as scope};
 
 use super::*;
 
 fn gray() -> Lane {
     Lane::new("gray").unwrap()
-}
-
-#[test]
-fn stamp_adds_header_and_baggage_when_there_is_none() {
-    let mut headers = HeaderMap::new();
-    stamp(&mut headers, &gray());
-    assert_eq!(headers["x-sae-tag"], "gray");
-    assert_eq!(headers["baggage"], "sae-tag=gray");
-}
-
-#[test]
-fn stamp_keeps_other_members_across_headers_and_replaces_the_old_lane() {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-sae-tag", HeaderValue::from_static("blue"));
-    headers.append(
-        "baggage",
-        HeaderValue::from_static("user=alice;p=1, sae-tag=blue"),
-    );
-    headers.append("baggage", HeaderValue::from_static("team=pay,,"));
-    stamp(&mut headers, &gray());
-    assert_eq!(headers.get_all("x-sae-tag").iter().count(), 1);
-    assert_eq!(headers["x-sae-tag"], "gray");
-    assert_eq!(headers.get_all("baggage").iter().count(), 1);
-    assert_eq!(headers["baggage"], "user=alice;p=1,team=pay,sae-tag=gray");
-}
-
-#[test]
-fn remove_strips_only_the_lane() {
-    let mut headers = HeaderMap::new();
-    headers.insert("x-sae-tag", HeaderValue::from_static("blue"));
-    headers.insert(
-        "baggage",
-        HeaderValue::from_static("sae-tag=blue,user=alice"),
-    );
-    remove(&mut headers);
-    assert!(headers.get("x-sae-tag").is_none());
-    assert_eq!(headers["baggage"], "user=alice");
-    headers.insert("baggage", HeaderValue::from_static("sae-tag=blue"));
-    remove(&mut headers);
-    assert!(headers.get("baggage").is_none());
 }
 
 #[tokio::test]

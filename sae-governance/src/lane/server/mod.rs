@@ -4,17 +4,20 @@
 //!
 //! 1. a lane already in the request's [`RequestContext`] (an outer layer
 //!    decided) is kept;
-//! 2. else a valid `x-sae-tag` header, else a valid `sae-tag` baggage member
-//!    ([`extract`](super::extract); malformed values are ignored with a debug
+//! 2. from a peer it does not believe ([`IngressTrust`](super::IngressTrust),
+//!    at an edge), `x-sae-tag`, the `sae-tag` baggage member and
+//!    `x-sae-caller` are removed from the request;
+//! 3. else a valid `x-sae-tag` header, else a valid `sae-tag` baggage member
+//!    ([`sae_core::wire::lane`]; malformed values are ignored with a debug
 //!    event, never rejected);
-//! 3. else the ingress [`LaneRules`](super::LaneRules), if the layer has any;
-//! 4. else none: the base lane.
+//! 4. else the ingress [`LaneRules`](super::LaneRules), if the layer has any;
+//! 5. else none: the base lane.
 //!
 //! It stores the result in the [`RequestContext`] of the request's
 //! extensions (with the caller named by `x-sae-caller`, when valid; a base
 //! request with no caller gets none, which means the same) and runs
 //! the inner service — its `call` and every poll of its future — inside the
-//! task-local lane scope ([`scope`](super::scope)), so the sae
+//! task-local lane scope ([`sae_core::lane::scope`]), so the sae
 //! [`Client`](crate::Client) stamps the lane on every outbound call the
 //! handler makes, with no code in the handler.
 //!

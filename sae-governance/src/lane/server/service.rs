@@ -2,25 +2,30 @@
 
 use std::task::{Context, Poll};
 
-use http::{Request, header::HeaderName};
-use sae_core::{Lane, ServiceName, wire};
+use std::sync::Arc;
+
+use http::Request;
+use sae_core::{Lane, lane, wire};
 use tower_service::Service;
 
 use super::{RequestContext, ResponseFuture};
-use crate::lane::{LaneRules, extract, scope};
-
-static CALLER: HeaderName = HeaderName::from_static(wire::CALLER_HEADER);
+use crate::lane::{IngressTrust, LaneRules};
 
 /// Runs `S` in the lane of each request; see the [module docs](super).
 #[derive(Clone, Debug)]
 pub struct LaneService<S> {
     inner: S,
     rules: Option<LaneRules>,
+    trust: Arc<IngressTrust>,
 }
 
 impl<S> LaneService<S> {
-    pub(super) fn new(inner: S, rules: Option<LaneRules>) -> Self {
-        LaneService { inner, rules }
+    pub(super) fn new(inner: S, rules: Option<LaneRules>, trust: Arc<IngressTrust>) -> Self {
+        LaneService {
+            inner,
+            rules,
+            trust,
+        }
     }
 
     /// The wrapped service.
@@ -51,28 +56,31 @@ where
         // The inner `call` runs in the scope too: some services (a
         // `service_fn`, a router's synchronous part) start outbound calls there.
         let inner = &mut self.inner;
-        let future = scope::sync_scope(lane.clone(), || inner.call(request));
-        ResponseFuture::new(scope::scope(lane, future))
+        let future = lane::sync_scope(lane.clone(), || inner.call(request));
+        ResponseFuture::new(lane::scope(lane, future))
     }
 }
 
 impl<S> LaneService<S> {
     fn lane_of<B>(&self, request: &mut Request<B>) -> Option<Lane> {
-        if let Some(context) = RequestContext::from_extensions(request.extensions())
-            && let Some(lane) = &context.lane
-        {
-            return Some(lane.clone());
+        if !self.trust.believes_request(request.extensions()) {
+            // From outside the system: nobody there may pick a lane or
+            // claim to be a service.
+            let headers = request.headers_mut();
+            wire::lane::remove(headers);
+            headers.remove(&wire::CALLER);
         }
-        let lane = extract::from_headers(request.headers()).or_else(|| {
-            self.rules
-                .as_ref()
-                .and_then(|rules| rules.assign(request.headers(), request.uri()))
-        });
-        let caller = request
-            .headers()
-            .get(&CALLER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|name| ServiceName::new(name).ok());
+        // A lane an outer layer decided is kept.
+        let decided = RequestContext::from_extensions(request.extensions())
+            .and_then(|context| context.lane.clone());
+        let lane = decided
+            .or_else(|| wire::lane::read(request.headers()))
+            .or_else(|| {
+                self.rules
+                    .as_ref()
+                    .and_then(|rules| rules.assign(request.headers(), request.uri()))
+            });
+        let caller = wire::caller::read(request.headers());
         let extensions = request.extensions_mut();
         match extensions.get_mut::<RequestContext>() {
             Some(context) => {

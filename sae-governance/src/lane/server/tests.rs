@@ -10,7 +10,7 @@ use tower::{ServiceExt, service_fn};
 use tower_layer::Layer;
 
 use super::LaneLayer;
-use crate::lane::{self, LaneRules, RuleFormat};
+use crate::lane::{self, IngressTrust, LaneRules, RuleFormat};
 
 /// What the handler saw: the context's lane, the task's lane at call time,
 /// and after an `.await`.
@@ -199,4 +199,99 @@ fn malformed_inputs_are_ignored_with_a_debug_event() {
             "{header}: {log}"
         );
     }
+}
+
+/// A request from the outside world claiming a lane (header and baggage)
+/// and a caller, to a path the edge's rule sends to `rule`.
+fn outside_request(peer: Option<&str>) -> Request<()> {
+    let mut request = Request::get("/beta/x")
+        .header("x-sae-tag", "gray")
+        .header("baggage", "user=alice,sae-tag=gray")
+        .header("x-sae-caller", "payments")
+        .body(())
+        .unwrap();
+    if let Some(peer) = peer {
+        let addr: std::net::SocketAddr = peer.parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(addr));
+    }
+    request
+}
+
+fn edge(trust: IngressTrust) -> LaneLayer {
+    let rules = LaneRules::parse(
+        "rules: [{ lane: rule, path_prefix: /beta/ }]",
+        RuleFormat::Yaml,
+    )
+    .unwrap();
+    LaneLayer::with_rules(rules).trust(trust)
+}
+
+#[tokio::test]
+async fn an_edge_that_trusts_no_peer_drops_an_outside_lane_and_caller_then_applies_its_rules() {
+    let (layer, headers) = (edge(IngressTrust::None), Arc::new(Mutex::new(None)));
+    let kept = headers.clone();
+    let service = layer.layer(service_fn(move |request: Request<()>| {
+        *kept.lock() = Some(request.headers().clone());
+        let context = RequestContext::from_extensions(request.extensions()).cloned();
+        async move { Ok::<_, Infallible>(Response::new(context)) }
+    }));
+    let context = service
+        .oneshot(outside_request(Some("203.0.113.9:4000")))
+        .await
+        .unwrap()
+        .into_body()
+        .unwrap();
+    assert_eq!(
+        context.lane.unwrap().as_str(),
+        "rule",
+        "only the rule decides"
+    );
+    assert_eq!(context.caller, None, "an outside caller claim is dropped");
+    let headers = headers.lock().take().unwrap();
+    assert!(headers.get("x-sae-tag").is_none());
+    assert!(headers.get("x-sae-caller").is_none());
+    assert_eq!(headers["baggage"], "user=alice", "other baggage stays");
+}
+
+#[tokio::test]
+async fn an_edge_believes_peers_in_its_trusted_networks_only() {
+    let trust = IngressTrust::networks(["10.1.0.0/16", "::1"]).unwrap();
+    let gateway = serve(&edge(trust.clone()), outside_request(Some("10.1.2.3:4000"))).await;
+    let mut believed = seen(Some("gray"));
+    believed.caller = Some("payments".into());
+    assert_eq!(gateway, believed);
+    let ipv6 = serve(&edge(trust.clone()), outside_request(Some("[::1]:4000"))).await;
+    assert_eq!(ipv6.context.as_deref(), Some("gray"));
+
+    for outside in [Some("10.2.0.1:4000"), None] {
+        let seen = serve(&edge(trust.clone()), outside_request(outside)).await;
+        assert_eq!(seen.context.as_deref(), Some("rule"), "{outside:?}");
+        assert_eq!(seen.caller, None, "{outside:?}");
+    }
+}
+
+#[tokio::test]
+async fn trusting_every_peer_is_the_default() {
+    let seen = serve(&LaneLayer::new(), outside_request(None)).await;
+    assert_eq!(seen.context.as_deref(), Some("gray"));
+    assert_eq!(seen.caller.as_deref(), Some("payments"));
+    assert_eq!(LaneLayer::new().ingress_trust(), &IngressTrust::All);
+}
+
+#[test]
+fn a_trusted_network_that_is_neither_a_block_nor_an_address_is_named() {
+    let error = IngressTrust::networks(["10.0.0.0/8", "gateway.internal"]).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("networks[1]") && message.contains("gateway.internal"),
+        "{message}"
+    );
+    assert_eq!(
+        IngressTrust::networks(["10.0.0.0/8", "127.0.0.1"])
+            .unwrap()
+            .to_string(),
+        "peers in 10.0.0.0/8, 127.0.0.1/32"
+    );
 }

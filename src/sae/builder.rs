@@ -1,0 +1,226 @@
+//! [`SaeBuilder`]: the service's name, registry, lanes and tracing, given once.
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sae_core::{Error, InstanceBuilder, IntoRegistry, Registry, ServiceName};
+use sae_governance::provider::ProviderBuilder;
+use sae_governance::{IngressTrust, LaneRules, Provider};
+
+use super::{Sae, SaeLayer, Shared};
+
+/// The registry a [`Sae`] uses when none is given and `SAE_REGISTRY` is not
+/// set: the process-wide embedded registry named `default`, so services in
+/// one process find each other with no configuration.
+pub const DEFAULT_REGISTRY_URL: &str = "memory://default";
+
+/// The environment variable naming the registry URL when the builder was
+/// given none (`etcd://10.0.0.1:2379,10.0.0.2:2379`, `memory://NAME`).
+pub const REGISTRY_ENV: &str = "SAE_REGISTRY";
+
+type Configure<T> = Box<dyn FnOnce(T) -> T + Send>;
+
+/// Configures a [`Sae`]; start with [`Sae::builder`].
+#[must_use = "call .build() to get a Sae"]
+pub struct SaeBuilder {
+    service: String,
+    registry: Option<RegistryChoice>,
+    instance: Configure<InstanceBuilder>,
+    provider: Configure<ProviderBuilder>,
+    lane_rules: Option<LaneRules>,
+    trust: IngressTrust,
+    #[cfg(feature = "trace")]
+    trace: Trace,
+}
+
+enum RegistryChoice {
+    Url(String),
+    Given(Arc<dyn Registry>),
+}
+
+/// Where a [`Sae`]'s telemetry comes from.
+#[cfg(feature = "trace")]
+enum Trace {
+    /// The global meter provider, the sampler of `OTEL_TRACES_SAMPLER`.
+    Global,
+    /// `sae_trace::init` with this configuration (the service name added).
+    Init(sae_trace::Config),
+    /// Shared with other services of the process.
+    Shared(sae_trace::Telemetry),
+}
+
+impl SaeBuilder {
+    pub(super) fn new(service: impl Into<String>) -> Self {
+        SaeBuilder {
+            service: service.into(),
+            registry: None,
+            instance: Box::new(|instance| instance),
+            provider: Box::new(|provider| provider),
+            lane_rules: None,
+            trust: IngressTrust::All,
+            #[cfg(feature = "trace")]
+            trace: Trace::Global,
+        }
+    }
+
+    /// The registry, by URL (`memory://NAME`, `etcd://h1:2379,h2:2379`;
+    /// see `sae::registry::from_url`). Default: `SAE_REGISTRY`, else
+    /// [`DEFAULT_REGISTRY_URL`].
+    pub fn registry_url(mut self, url: impl Into<String>) -> Self {
+        self.registry = Some(RegistryChoice::Url(url.into()));
+        self
+    }
+
+    /// The registry itself: a backend by value, in an `Arc`, or what
+    /// `from_url` returns.
+    pub fn registry(mut self, registry: impl IntoRegistry) -> Self {
+        self.registry = Some(RegistryChoice::Given(registry.into_registry()));
+        self
+    }
+
+    /// Describes this instance beyond its service name: a lane, an id, a
+    /// weight, a warm-up, metadata, the address consumers connect to (by
+    /// default the listener's):
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let builder = sae::Sae::builder("orders");
+    /// let builder = builder.instance(|instance| instance.lane("gray").warmup(Duration::from_secs(30)));
+    /// # let _ = builder;
+    /// ```
+    pub fn instance(
+        mut self,
+        configure: impl FnOnce(InstanceBuilder) -> InstanceBuilder + Send + 'static,
+    ) -> Self {
+        self.instance = Box::new(configure);
+        self
+    }
+
+    /// The provider's options: admin listener, readiness check, notice
+    /// window, drain bound, signals ([`ProviderBuilder`]).
+    ///
+    /// ```
+    /// # let builder = sae::Sae::builder("orders");
+    /// let builder = builder.provider(|provider| provider.admin_port(9901));
+    /// # let _ = builder;
+    /// ```
+    pub fn provider(
+        mut self,
+        configure: impl FnOnce(ProviderBuilder) -> ProviderBuilder + Send + 'static,
+    ) -> Self {
+        self.provider = Box::new(configure);
+        self
+    }
+
+    /// Ingress lane rules for requests that arrive without a lane
+    /// (hot-swappable through any clone of `rules`); see
+    /// `sae::governance::lane::rules`.
+    pub fn lane_rules(mut self, rules: LaneRules) -> Self {
+        self.lane_rules = Some(rules);
+        self
+    }
+
+    /// Whose lane and caller headers to believe: [`IngressTrust::All`] (the
+    /// default) between services, [`IngressTrust::None`] or your gateways'
+    /// networks at the edge of a system. See docs/canary-lanes.md.
+    pub fn ingress_trust(mut self, trust: IngressTrust) -> Self {
+        self.trust = trust;
+        self
+    }
+
+    /// Sets up OpenTelemetry export for this process with `config`
+    /// (`sae_trace::init`; the service name is this service's), flushed
+    /// when the provider stops. Without it the trace layers record on the
+    /// global providers, so a process that exports in its own way still
+    /// gets spans, metrics and propagation.
+    #[cfg(feature = "trace")]
+    pub fn trace(mut self, config: sae_trace::Config) -> Self {
+        self.trace = Trace::Init(config);
+        self
+    }
+
+    /// Records on `telemetry` (from a `TraceGuard` shared by several
+    /// services of one process) instead.
+    #[cfg(feature = "trace")]
+    pub fn telemetry(mut self, telemetry: sae_trace::Telemetry) -> Self {
+        self.trace = Trace::Shared(telemetry);
+        self
+    }
+
+    /// Validates everything and builds the [`Sae`].
+    ///
+    /// # Errors
+    ///
+    /// An invalid service name or instance, a malformed registry URL, a
+    /// provider option the provider refuses ([`ProviderBuilder::build`]),
+    /// or (with [`SaeBuilder::trace`]) an OpenTelemetry set-up that failed
+    /// ([`Error::Config`]).
+    pub fn build(self) -> Result<Sae, Error> {
+        let service = ServiceName::new(&self.service)?;
+        let registry = match self.registry {
+            Some(RegistryChoice::Given(registry)) => registry,
+            Some(RegistryChoice::Url(url)) => sae_registry::from_url(&url)?,
+            None => match std::env::var(REGISTRY_ENV) {
+                Ok(url) if !url.trim().is_empty() => sae_registry::from_url(url.trim())?,
+                _ => sae_registry::from_url(DEFAULT_REGISTRY_URL)?,
+            },
+        };
+        let instance = (self.instance)(sae_core::Instance::builder(service.as_str()));
+        let mut provider =
+            Provider::builder(instance, Arc::clone(&registry)).ingress_trust(self.trust);
+        if let Some(rules) = self.lane_rules {
+            provider = provider.lane_rules(rules);
+        }
+        let provider = (self.provider)(provider).build()?;
+        #[cfg(feature = "trace")]
+        let (telemetry, guard) = match self.trace {
+            Trace::Global => (sae_trace::Telemetry::new(service.as_str()), None),
+            Trace::Shared(telemetry) => (telemetry, None),
+            Trace::Init(config) => {
+                let guard =
+                    sae_trace::init(config.service_name(service.as_str())).map_err(|error| {
+                        Error::Config {
+                            at: "trace".into(),
+                            message: error.to_string(),
+                        }
+                    })?;
+                (guard.telemetry(service.as_str()), Some(guard))
+            }
+        };
+        let layer = SaeLayer::new(
+            provider.layer(),
+            #[cfg(feature = "trace")]
+            telemetry.http_server_layer(),
+        );
+        let grpc_layer = SaeLayer::new(
+            provider.layer(),
+            #[cfg(feature = "trace")]
+            telemetry.grpc_server_layer(),
+        );
+        Ok(Sae {
+            shared: Arc::new(Shared {
+                service,
+                id: provider.id().clone(),
+                registry,
+                lifecycle: provider.lifecycle(),
+                shutdown: provider.shutdown_handle(),
+                layer,
+                grpc_layer,
+                provider: Mutex::new(Some(provider)),
+                #[cfg(feature = "trace")]
+                telemetry,
+                #[cfg(feature = "trace")]
+                guard,
+            }),
+        })
+    }
+}
+
+impl std::fmt::Debug for SaeBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SaeBuilder")
+            .field("service", &self.service)
+            .field("trust", &self.trust)
+            .finish_non_exhaustive()
+    }
+}
