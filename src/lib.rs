@@ -56,8 +56,10 @@
 //! ```
 //!
 //! For tonic: `Server::builder().layer(sae.grpc_layer()).add_service(..)
-//! .serve_with_shutdown(addr, sae.shutdown_signal(addr)?)`, and
-//! `OrdersClient::new(sae.grpc_client("orders")?)` on the calling side.
+//! .serve_with_incoming_shutdown(TcpIncoming::from(listener), sae.shutdown_signal(addr)?)`
+//! (bind first, so the port is open before sae registers it), and
+//! `OrdersClient::new(sae.grpc_client("orders")?)` on the calling side; the
+//! `grpc-orders` example package shows it with a real `.proto`.
 //!
 //! # Crates
 //!
@@ -90,13 +92,16 @@ pub use sae_registry as registry;
 #[cfg(feature = "governance")]
 pub use sae_governance as governance;
 #[cfg(feature = "governance")]
-pub use sae_governance::{Client, IngressTrust, LaneRules, Provider, ShutdownSignal};
+pub use sae_governance::{
+    Client, IngressTrust, LaneRules, Provider, ServeReport, ShutdownSignal, StopReport,
+};
 
 #[cfg(feature = "governance")]
 mod sae;
 #[cfg(feature = "governance")]
 pub use sae::{
-    DEFAULT_REGISTRY_URL, GrpcChannel, HttpClient, REGISTRY_ENV, Sae, SaeBuilder, SaeLayer,
+    DEFAULT_REGISTRY_URL, GrpcChannel, HttpClient, REGISTRY_ENV, ResponseBody, ResponseFuture, Sae,
+    SaeBuilder, SaeLayer,
 };
 
 /// OpenTelemetry layers, OTLP set-up and the call topology (feature `trace`).

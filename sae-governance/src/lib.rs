@@ -94,5 +94,5 @@ pub use client::{Client, ClientBuilder};
 pub use lane::{IngressTrust, LaneLayer, LaneRules};
 pub use provider::{
     Admin, AdminToken, InFlight, Provider, ProviderBuilder, ProviderLayer, ServeReport,
-    ShutdownHandle, ShutdownSignal, Trigger,
+    ShutdownHandle, ShutdownSignal, StopReport, Trigger,
 };

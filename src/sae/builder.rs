@@ -7,7 +7,7 @@ use sae_core::{Error, InstanceBuilder, IntoRegistry, Registry, ServiceName};
 use sae_governance::provider::ProviderBuilder;
 use sae_governance::{IngressTrust, LaneRules, Provider};
 
-use super::{Sae, SaeLayer, Shared};
+use super::{Sae, SaeLayer, Shared, Stopped};
 
 /// The registry a [`Sae`] uses when none is given and `SAE_REGISTRY` is not
 /// set: the process-wide embedded registry named `default`, so services in
@@ -25,7 +25,7 @@ type Configure<T> = Box<dyn FnOnce(T) -> T + Send>;
 pub struct SaeBuilder {
     service: String,
     registry: Option<RegistryChoice>,
-    instance: Configure<InstanceBuilder>,
+    instance: InstanceBuilder,
     provider: Configure<ProviderBuilder>,
     lane_rules: Option<LaneRules>,
     trust: IngressTrust,
@@ -51,10 +51,11 @@ enum Trace {
 
 impl SaeBuilder {
     pub(super) fn new(service: impl Into<String>) -> Self {
+        let service: String = service.into();
         SaeBuilder {
-            service: service.into(),
+            instance: sae_core::Instance::builder(service.as_str()),
+            service,
             registry: None,
-            instance: Box::new(|instance| instance),
             provider: Box::new(|provider| provider),
             lane_rules: None,
             trust: IngressTrust::All,
@@ -88,11 +89,8 @@ impl SaeBuilder {
     /// let builder = builder.instance(|instance| instance.lane("gray").warmup(Duration::from_secs(30)));
     /// # let _ = builder;
     /// ```
-    pub fn instance(
-        mut self,
-        configure: impl FnOnce(InstanceBuilder) -> InstanceBuilder + Send + 'static,
-    ) -> Self {
-        self.instance = Box::new(configure);
+    pub fn instance(mut self, configure: impl FnOnce(InstanceBuilder) -> InstanceBuilder) -> Self {
+        self.instance = configure(self.instance);
         self
     }
 
@@ -165,9 +163,8 @@ impl SaeBuilder {
                 _ => sae_registry::from_url(DEFAULT_REGISTRY_URL)?,
             },
         };
-        let instance = (self.instance)(sae_core::Instance::builder(service.as_str()));
         let mut provider =
-            Provider::builder(instance, Arc::clone(&registry)).ingress_trust(self.trust);
+            Provider::builder(self.instance, Arc::clone(&registry)).ingress_trust(self.trust);
         if let Some(rules) = self.lane_rules {
             provider = provider.lane_rules(rules);
         }
@@ -207,6 +204,7 @@ impl SaeBuilder {
                 layer,
                 grpc_layer,
                 provider: Mutex::new(Some(provider)),
+                stopped: Mutex::new(Stopped::NotStarted),
                 #[cfg(feature = "trace")]
                 telemetry,
                 #[cfg(feature = "trace")]

@@ -1,37 +1,22 @@
 //! [`Sae`]: one service's governance, configured once.
 
 mod builder;
+mod client;
 mod layer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::Full;
 use parking_lot::Mutex;
 use sae_core::{Error, InstanceId, Lifecycle, Phase, Registry, ServiceName};
 use sae_governance::client::ClientBuilder;
-use sae_governance::{Client, Provider, ServeReport, ShutdownHandle, ShutdownSignal};
+use sae_governance::{Client, Provider, ServeReport, ShutdownHandle, ShutdownSignal, StopReport};
 use tokio::net::TcpListener;
 
 pub use builder::{DEFAULT_REGISTRY_URL, REGISTRY_ENV, SaeBuilder};
+pub use client::{GrpcChannel, HttpClient, ResponseBody, ResponseFuture};
 pub use layer::SaeLayer;
-
-/// A client of another service from [`Sae::client`]: sae's balancing
-/// [`Client`] (discovery, lanes, eviction on the offline notice) inside the
-/// trace client layer when the `trace` feature is on. A tower `Service` of
-/// `http::Request<B>`.
-#[cfg(feature = "trace")]
-pub type HttpClient<B = Full<Bytes>> = sae_trace::TraceClient<Client<B>>;
-/// A client of another service from [`Sae::client`]: sae's balancing
-/// [`Client`] (discovery, lanes, eviction on the offline notice). A tower
-/// `Service` of `http::Request<B>`.
-#[cfg(not(feature = "trace"))]
-pub type HttpClient<B = Full<Bytes>> = Client<B>;
-
-/// The channel tonic-generated clients take, from [`Sae::grpc_client`]:
-/// `OrdersClient::new(sae.grpc_client("orders")?)`.
-pub type GrpcChannel = HttpClient<tonic::body::Body>;
 
 /// One service's governance, configured once. Cheap to clone.
 ///
@@ -75,6 +60,8 @@ struct Shared {
     grpc_layer: SaeLayer,
     /// Taken by the first shutdown signal or serve call.
     provider: Mutex<Option<Provider>>,
+    /// How the provider ended, once it was started.
+    stopped: Mutex<Stopped>,
     #[cfg(feature = "trace")]
     telemetry: sae_trace::Telemetry,
     #[cfg(feature = "trace")]
@@ -138,7 +125,9 @@ impl Sae {
     pub fn shutdown_signal(&self, bound: SocketAddr) -> Result<ShutdownSignal, Error> {
         let provider = self.take_provider()?;
         self.flush_when_stopped();
-        Ok(provider.shutdown_signal(bound))
+        let signal = provider.shutdown_signal(bound);
+        *self.shared.stopped.lock() = Stopped::Signal(signal.report());
+        Ok(signal)
     }
 
     /// The one-call form for axum: serves `router` under [`Sae::layer`] on
@@ -158,7 +147,9 @@ impl Sae {
         self.flush_when_stopped();
         #[cfg(feature = "trace")]
         let router = router.layer(self.shared.telemetry.http_server_layer());
-        provider.serve_router(listener, router).await
+        let report = provider.serve_router(listener, router).await?;
+        *self.shared.stopped.lock() = Stopped::Served(report.clone());
+        Ok(report)
     }
 
     /// A client of `service` with the defaults: HTTP/1.1, lanes, tracing.
@@ -195,7 +186,7 @@ impl Sae {
         #[cfg(feature = "trace")]
         let client =
             tower_layer::Layer::layer(&self.shared.telemetry.http_client_layer(service), client);
-        Ok(client)
+        Ok(HttpClient::new(client))
     }
 
     /// The channel for tonic-generated clients of `service`:
@@ -223,7 +214,7 @@ impl Sae {
         #[cfg(feature = "trace")]
         let client =
             tower_layer::Layer::layer(&self.shared.telemetry.grpc_client_layer(service), client);
-        Ok(client)
+        Ok(GrpcChannel::new(HttpClient::new(client)))
     }
 
     /// The trace layers' shared state (the call topology, for one).
@@ -232,17 +223,34 @@ impl Sae {
         &self.shared.telemetry
     }
 
-    /// Resolves once the provider has stopped (its drain is over) and, with
-    /// [`SaeBuilder::trace`], the telemetry was flushed. Await it after the
-    /// server returned, before the process exits.
-    pub async fn stopped(&self) {
-        self.shared.lifecycle.reached(Phase::Stopped).await;
+    /// Resolves once the provider has stopped (its drain over or bounded)
+    /// and, with [`SaeBuilder::trace`], the telemetry was flushed; returns
+    /// the provider's [`ServeReport`]. Await it after the server returned,
+    /// before the process exits. A `Sae` whose provider was never started
+    /// (a process that only calls other services) resolves at once, after
+    /// the flush, with `None`; so does one whose sequence failed (the error
+    /// was logged).
+    pub async fn stopped(&self) -> Option<ServeReport> {
+        let started = std::mem::replace(&mut *self.shared.stopped.lock(), Stopped::Waited);
+        let report = match started {
+            Stopped::NotStarted => {
+                if self.shared.provider.lock().is_none() {
+                    // A serve call is still running: wait for its end.
+                    self.shared.lifecycle.reached(Phase::Stopped).await;
+                }
+                None
+            }
+            Stopped::Signal(report) => report.wait().await.ok(),
+            Stopped::Served(report) => Some(report),
+            Stopped::Waited => None,
+        };
         #[cfg(feature = "trace")]
         if let Some(guard) = &self.shared.guard
             && let Err(error) = guard.flush().await
         {
             tracing::warn!(%error, "flushing telemetry failed");
         }
+        report
     }
 
     fn take_provider(&self) -> Result<Provider, Error> {
@@ -262,6 +270,15 @@ impl Sae {
             drop(guard.flush_when_stopped(&self.shared.lifecycle));
         }
     }
+}
+
+/// How a `Sae`'s provider ended, for [`Sae::stopped`].
+enum Stopped {
+    NotStarted,
+    Signal(StopReport),
+    Served(ServeReport),
+    /// Already handed to a `stopped` call.
+    Waited,
 }
 
 impl std::fmt::Debug for Sae {

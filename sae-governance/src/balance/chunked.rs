@@ -5,8 +5,9 @@
 //! # Why not a library
 //!
 //! `imbl::Vector` (an RRB tree) gives the same structural sharing, but its
-//! random index cost ~17 ns against ~3 ns here (10,000 `Arc`s, measured on
-//! this machine), and a pick indexes twice per request. Changes are rare;
+//! random index walks a tree of nodes where this one does a shift, a mask
+//! and two loads (several times slower, measured: BENCHMARKS.md), and a pick
+//! indexes twice per request. Changes are rare;
 //! picks are not. Two levels are enough for the sizes a service has: a change
 //! copies the chunk list (`len / 64` pointers) and at most two chunks, so
 //! 10,000 endpoints cost ~160 + 128 reference-count increments per change

@@ -290,6 +290,13 @@ pub struct Pending<'a, T> {
 }
 
 impl<T> Pending<'_, T> {
+    /// Starts the round trip now: for a request that first had to open a
+    /// connection, so the connect time does not count as the endpoint's
+    /// latency (it would keep a new instance avoided for a decay time).
+    pub fn restart_clock(&mut self) {
+        self.sent_at = Instant::now();
+    }
+
     /// The response head arrived: records the round trip and stops counting.
     pub fn complete(self) {
         let now = Instant::now();

@@ -5,8 +5,8 @@
 //!
 //! tower's p2c keeps services in a ready cache and moves the called one
 //! ready → pending → ready through an `IndexMap` and a `FuturesUnordered`
-//! on every request (~200 ns with `PendingRequests`, 500-900 ns with
-//! `PeakEwma`, measured). It also cannot do what sae needs: evict an endpoint
+//! on every request, and its `PeakEwma` reads the clock several times per
+//! request (figures in BENCHMARKS.md). It also cannot do what sae needs: evict an endpoint
 //! because of a *response* (the offline notice), weight a pick by warm-up, or
 //! select a lane subset from one shared state. So sae keeps its own:
 //!
@@ -16,8 +16,8 @@
 //!   never make it route to the wrong endpoint (tower#856). A change does not
 //!   rebuild it: the member map edits its own copy in place (a push, or a
 //!   swap-removal at the member's slot) and publishes a clone that shares
-//!   every untouched 64-entry chunk (~2 µs per change at 10,000 endpoints,
-//!   `benches/endpoint_change.rs`);
+//!   every untouched 64-entry chunk, so a change costs O(n / 64) pointer
+//!   copies instead of a rebuild (`benches/endpoint_change.rs`);
 //! - per-endpoint atomics for load (pending count and a peak-EWMA RTT with
 //!   tower's semantics, cost = `rtt × (pending + 1)`, decay 10 s by default);
 //! - a pick = two random numbers, two candidates' atomics, one clock read:

@@ -15,7 +15,7 @@ type Inner = Pin<Box<dyn Future<Output = Result<Response<Incoming>, Error>> + Se
 ///
 /// It boxes the call once: hyper's `try_send_request` returns an unnameable
 /// `impl Future`, so a hand-written state machine cannot hold it without
-/// boxing anyway, and one allocation per request (~14 ns) is small next to a
+/// boxing anyway, and one allocation per request is small next to a
 /// network round trip. Picking, retrying and evicting all run inside it.
 pub struct ResponseFuture {
     inner: Inner,

@@ -58,8 +58,12 @@ where
             shared.config.protocol,
             explicit_host,
         );
-        let in_flight = endpoint.begin_at(picked_at);
+        let mut in_flight = endpoint.begin_at(picked_at);
         let (mut conn, reused) = match pool.acquire().await {
+            Ok((conn, false)) => {
+                in_flight.restart_clock();
+                (conn, false)
+            }
             Ok(acquired) => acquired,
             Err(source) => {
                 if shared.config.eject_on_connect_failure {

@@ -29,5 +29,5 @@ pub use in_flight::InFlight;
 pub use layer::ProviderLayer;
 pub use offline_notice::OfflineNoticeLayer;
 pub use registrar::DEFAULT_DEREGISTER_TIMEOUT;
-pub use serve::{Provider, ProviderBuilder, ServeReport, ShutdownSignal};
+pub use serve::{Provider, ProviderBuilder, ServeReport, ShutdownSignal, StopReport};
 pub use shutdown::{ShutdownHandle, Trigger};

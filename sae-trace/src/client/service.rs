@@ -29,6 +29,21 @@ pub struct TraceClient<S> {
 }
 
 impl<S> TraceClient<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     pub(crate) fn new(
         inner: S,
         telemetry: &Telemetry,

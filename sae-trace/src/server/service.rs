@@ -28,6 +28,21 @@ pub struct TraceServer<S> {
 }
 
 impl<S> TraceServer<S> {
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
     pub(crate) fn new(inner: S, telemetry: &Telemetry, kind: Kind) -> Self {
         TraceServer {
             inner,

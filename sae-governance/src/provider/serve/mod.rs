@@ -103,7 +103,7 @@ pub use builder::{
     DEFAULT_DRAIN_TIMEOUT, DEFAULT_NOTICE_MAX, DEFAULT_NOTICE_QUIET_PERIOD, ProviderBuilder,
 };
 pub use report::ServeReport;
-pub use signal::ShutdownSignal;
+pub use signal::{ShutdownSignal, StopReport};
 
 use connections::Connections;
 use sequence::Timings;

@@ -123,7 +123,7 @@ impl Sequence {
         if report.drained {
             tracing::info!(%id, elapsed = ?report.drain, "step: drain");
         } else {
-            tracing::warn!(%id, elapsed = ?report.drain, in_flight = report.in_flight_at_stop, "step: drain timed out; dropping the remaining connections");
+            tracing::warn!(%id, elapsed = ?report.drain, in_flight = report.in_flight_at_stop, "step: drain bound reached with requests still in flight");
         }
 
         let _ = self.lifecycle.advance(Phase::Stopped);

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use super::Provider;
+use super::{Provider, ServeReport};
 
 impl Provider {
     /// Starts the provider's sequence for a server you run yourself,
@@ -39,7 +39,7 @@ impl Provider {
     /// on a trigger it deregisters and holds the notice window. The signal
     /// resolves then, and the server's own graceful shutdown drains. The
     /// task waits for the requests in flight up to the drain timeout, moves
-    /// the lifecycle to Stopped and logs the [`ServeReport`](super::ServeReport);
+    /// the lifecycle to Stopped and logs the [`ServeReport`] ([`ShutdownSignal::report`]);
     /// it cannot drop the server's connections, so a drain that outlives the
     /// bound is reported, not cut short.
     ///
@@ -55,6 +55,7 @@ impl Provider {
     /// Outside a Tokio runtime: the sequence is spawned here.
     pub fn shutdown_signal(self, bound: SocketAddr) -> ShutdownSignal {
         let (fire, fired) = oneshot::channel::<()>();
+        let (report_tx, report) = watch::channel(None);
         let in_flight = self.in_flight.clone();
         let id = self.id().clone();
         let task = tokio::spawn(async move {
@@ -62,16 +63,19 @@ impl Provider {
                 let _ = fire.send(());
                 in_flight.idle().await;
             };
-            match self.drive(bound, stop_server).await {
+            let outcome = self.drive(bound, stop_server).await;
+            match &outcome {
                 Ok(report) => tracing::info!(%id, ?report, "provider stopped"),
                 Err(error) => {
                     tracing::error!(%id, %error, "provider sequence failed; stopping the server")
                 }
             }
+            report_tx.send_replace(Some(outcome.map_err(|error| error.to_string())));
         });
         ShutdownSignal {
             fired,
             task: Some(task),
+            report: StopReport { report },
         }
     }
 }
@@ -85,6 +89,36 @@ pub struct ShutdownSignal {
     fired: oneshot::Receiver<()>,
     /// The sequence; aborted if the signal is dropped before it fired.
     task: Option<JoinHandle<()>>,
+    report: StopReport,
+}
+
+impl ShutdownSignal {
+    /// A handle on the provider's [`ServeReport`], available once it stopped;
+    /// take it before giving the signal to the server.
+    pub fn report(&self) -> StopReport {
+        self.report.clone()
+    }
+}
+
+/// The outcome of a provider run by a [`ShutdownSignal`]: its
+/// [`ServeReport`] once it stopped, or why its sequence failed.
+#[derive(Clone, Debug)]
+pub struct StopReport {
+    report: watch::Receiver<Option<Result<ServeReport, String>>>,
+}
+
+impl StopReport {
+    /// Waits until the provider stopped (its drain over or bounded) and
+    /// returns its report, or the message of the error that ended its
+    /// sequence. Resolves with an error too when the sequence was dropped
+    /// before it finished (the signal dropped before it fired).
+    pub async fn wait(&self) -> Result<ServeReport, String> {
+        let mut report = self.report.clone();
+        match report.wait_for(Option::is_some).await {
+            Ok(outcome) => outcome.clone().unwrap_or_else(|| Err("no report".into())),
+            Err(_) => Err("the provider's sequence was stopped before it finished".into()),
+        }
+    }
 }
 
 impl Future for ShutdownSignal {
