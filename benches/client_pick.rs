@@ -84,12 +84,12 @@ impl Service<Request<Body>> for SaePick {
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         // One clock read for the pick and the send time, as the client does.
         let now = tokio::time::Instant::now();
-        let endpoint = self
+        let picked = self
             .balancer
             .pick_at(None, now)
             .expect("endpoints are available");
-        let in_flight = endpoint.begin_at(now);
-        let mut service = *endpoint.state();
+        let mut service = *picked.state();
+        let in_flight = picked.begin();
         let response = service
             .call(request)
             .now_or_never()
@@ -129,9 +129,10 @@ impl Service<Request<Body>> for SaeClientStack {
         let balancer = self.balancer.clone();
         let wait = self.wait;
         Box::pin(async move {
-            let (endpoint, picked_at) = balancer.ready_timed(lane.as_ref(), wait).await?;
+            let picked = balancer.ready(lane.as_ref(), wait).await?;
+            let endpoint = std::sync::Arc::clone(&picked);
             tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
-            let in_flight = endpoint.begin_at(picked_at);
+            let in_flight = picked.begin();
             let mut service = *endpoint.state();
             let response = match service.call(request).await {
                 Ok(response) => response,

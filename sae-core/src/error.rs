@@ -236,6 +236,35 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// A call to a service ran out of time: its timeout, or what was left of
+    /// the deadline of the request being served. `id` names the instance
+    /// the last attempt went to, if one was picked.
+    #[error(
+        "call to service {service:?}{} timed out after {budget:?} ({which})",
+        match id { Some(id) => format!(" (instance {id:?})"), None => String::new() }
+    )]
+    Timeout {
+        /// The service.
+        service: String,
+        /// The instance of the last attempt, if any was picked.
+        id: Option<String>,
+        /// The budget that ran out.
+        budget: std::time::Duration,
+        /// Whose budget: `"the call's timeout"` or `"the inbound deadline"`.
+        which: &'static str,
+    },
+    /// The circuit breaker of a service (in a lane) is open: the call was
+    /// refused without being sent.
+    #[error(
+        "circuit breaker of service {service:?}{} is open; the call was not sent",
+        match lane { Some(lane) => format!(" in lane {lane:?}"), None => String::new() }
+    )]
+    CircuitOpen {
+        /// The service.
+        service: String,
+        /// The lane whose breaker is open; `None` for base.
+        lane: Option<String>,
+    },
     /// A configuration value was rejected.
     #[error("invalid configuration at {at}: {message}")]
     Config {

@@ -13,7 +13,8 @@
 //! - [`Lifecycle`]: the provider's phase (Starting → Serving → Draining →
 //!   Stopped), shared and observable;
 //! - [`RequestContext`] and [`Lane`]: what the server layers learned about a
-//!   request, and the [`lane`] of the request a task is serving;
+//!   request; the [`inbound`] context (lane, deadline, retry mark) of the
+//!   request a task is serving;
 //! - [`wire`]: the names that cross process boundaries, as a spec, and the
 //!   one codec every sae crate reads and writes them with;
 //! - [`Error`]: the one error type.
@@ -49,6 +50,7 @@
 
 mod context;
 mod error;
+pub mod inbound;
 pub mod instance;
 pub mod lane;
 mod lifecycle;

@@ -88,7 +88,9 @@ mod balance;
 pub mod client;
 mod discovery;
 pub mod lane;
+pub mod protection;
 pub mod provider;
+mod rule_text;
 
 pub use client::{Client, ClientBuilder};
 pub use lane::{IngressTrust, LaneLayer, LaneRules};

@@ -176,9 +176,22 @@ impl Instruments {
     }
 }
 
-/// A `tracing_subscriber` layer counting sae-governance's events into OTel
-/// counters (`sae.client.offline_notices`, `sae.client.connect_ejections`,
-/// `sae.client.retries`, `sae.client.lane_fallbacks`), by `service`.
+/// A `tracing_subscriber` layer counting sae-governance's events
+/// ([`sae_core::wire::event`]) into OTel counters, by `service`:
+///
+/// | event | counter | more attributes |
+/// |---|---|---|
+/// | `sae.offline_notice` | `sae.client.offline_notices` | |
+/// | `sae.connect_ejection` | `sae.client.connect_ejections` | |
+/// | `sae.retry` | `sae.client.retries` | |
+/// | `sae.lane_fallback` | `sae.client.lane_fallbacks` | |
+/// | `sae.outlier_ejection` | `sae.client.outlier_ejections` | |
+/// | `sae.probe` | `sae.client.probes` | |
+/// | `sae.breaker` | `sae.client.breaker_transitions` | `to` (the new state) |
+/// | `sae.breaker_rejected` | `sae.client.breaker_rejections` | |
+/// | `sae.timeout` | `sae.client.timeouts` | |
+/// | `sae.retry_budget_exhausted` | `sae.client.retry_budget_exhausted` | |
+/// | `sae.rejected` | `sae.server.rejections` | `reason` (`concurrency`, `overload`, `rate-limit`) |
 ///
 /// [`crate::init()`] installs it; add it yourself when you build your own subscriber.
 pub struct GovernanceCounters {
@@ -186,7 +199,19 @@ pub struct GovernanceCounters {
     connect_ejections: Counter<u64>,
     retries: Counter<u64>,
     lane_fallbacks: Counter<u64>,
+    outlier_ejections: Counter<u64>,
+    probes: Counter<u64>,
+    breaker_transitions: Counter<u64>,
+    breaker_rejections: Counter<u64>,
+    timeouts: Counter<u64>,
+    retry_budget_exhausted: Counter<u64>,
+    rejections: Counter<u64>,
 }
+
+/// Longest event field value taken as an attribute; a longer one is
+/// counted as `other` (the values come from sae's code, but an attribute
+/// must never grow without bound).
+const MAX_ATTRIBUTE_LEN: usize = 32;
 
 impl GovernanceCounters {
     /// The counters, created on `meter`.
@@ -208,23 +233,60 @@ impl GovernanceCounters {
             ),
             retries: counter(
                 "sae.client.retries",
-                "Requests sent to another endpoint after a connect failure.",
+                "Requests sent to another endpoint after a failure safe to repeat.",
             ),
             lane_fallbacks: counter(
                 "sae.client.lane_fallbacks",
                 "Requests of a lane routed to the base lane for want of a lane instance.",
             ),
+            outlier_ejections: counter(
+                "sae.client.outlier_ejections",
+                "Endpoints ejected after consecutive failures.",
+            ),
+            probes: counter(
+                "sae.client.probes",
+                "Requests that probed an ejected endpoint whose time was up.",
+            ),
+            breaker_transitions: counter(
+                "sae.client.breaker_transitions",
+                "Circuit breaker state changes, by the state entered.",
+            ),
+            breaker_rejections: counter(
+                "sae.client.breaker_rejections",
+                "Calls refused by an open circuit breaker.",
+            ),
+            timeouts: counter(
+                "sae.client.timeouts",
+                "Calls whose own timeout or the inbound deadline ran out.",
+            ),
+            retry_budget_exhausted: counter(
+                "sae.client.retry_budget_exhausted",
+                "Failures safe to repeat that were not retried: the retry budget was spent.",
+            ),
+            rejections: counter(
+                "sae.server.rejections",
+                "Requests the provider refused before processing them, by reason.",
+            ),
         }
     }
 
-    fn counter(&self, name: &str) -> Option<&Counter<u64>> {
-        match name {
-            event::OFFLINE_NOTICE => Some(&self.offline_notices),
-            event::CONNECT_EJECTION => Some(&self.connect_ejections),
-            event::RETRY => Some(&self.retries),
-            event::LANE_FALLBACK => Some(&self.lane_fallbacks),
-            _ => None,
-        }
+    /// The counter of the event `name`, and the event field it takes as an
+    /// attribute besides `service`.
+    fn counter(&self, name: &str) -> Option<(&Counter<u64>, Option<&'static str>)> {
+        Some(match name {
+            event::OFFLINE_NOTICE => (&self.offline_notices, None),
+            event::CONNECT_EJECTION => (&self.connect_ejections, None),
+            event::RETRY => (&self.retries, None),
+            event::LANE_FALLBACK => (&self.lane_fallbacks, None),
+            event::OUTLIER_EJECTION => (&self.outlier_ejections, None),
+            event::PROBE => (&self.probes, None),
+            event::BREAKER => (&self.breaker_transitions, Some("to")),
+            event::BREAKER_REJECTED => (&self.breaker_rejections, None),
+            event::TIMEOUT => (&self.timeouts, None),
+            event::RETRY_BUDGET_EXHAUSTED => (&self.retry_budget_exhausted, None),
+            event::REJECTED => (&self.rejections, Some("reason")),
+            _ => return None,
+        })
     }
 }
 
@@ -241,36 +303,75 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for GovernanceCounters
         if !name.starts_with("sae.") {
             return;
         }
-        if let Some(counter) = self.counter(name) {
-            let mut service = ServiceField(None);
-            event.record(&mut service);
-            match service.0 {
-                Some(service) => counter.add(1, &[KeyValue::new("service", service)]),
-                None => counter.add(1, &[]),
-            }
+        let Some((counter, extra)) = self.counter(name) else {
+            return;
+        };
+        let mut fields = Fields {
+            extra,
+            service: None,
+            value: None,
+        };
+        event.record(&mut fields);
+        let mut attributes = Vec::with_capacity(2);
+        if let Some(service) = fields.service {
+            attributes.push(KeyValue::new("service", service));
+        }
+        if let (Some(key), Some(value)) = (extra, fields.value) {
+            attributes.push(KeyValue::new(key, value));
+        }
+        counter.add(1, &attributes);
+    }
+}
+
+/// Reads the `service` field of a governance event, and the one more field
+/// its counter takes as an attribute.
+struct Fields {
+    extra: Option<&'static str>,
+    service: Option<String>,
+    value: Option<String>,
+}
+
+impl Fields {
+    fn slot(&mut self, field: &Field) -> Option<&mut Option<String>> {
+        if field.name() == "service" {
+            Some(&mut self.service)
+        } else if Some(field.name()) == self.extra {
+            Some(&mut self.value)
+        } else {
+            None
         }
     }
 }
 
-/// Reads the `service` field of a governance event.
-struct ServiceField(Option<String>);
+fn attribute(value: &str) -> String {
+    if value.len() <= MAX_ATTRIBUTE_LEN {
+        value.to_owned()
+    } else {
+        "other".to_owned()
+    }
+}
 
-impl Visit for ServiceField {
+impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if field.name() == "service" {
-            self.0 = Some(value.to_owned());
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(attribute(value));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "service" {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
+        if let Some(slot) = self.slot(field) {
+            *slot = Some(attribute(format!("{value:?}").trim_matches('"')));
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use opentelemetry::metrics::MeterProvider;
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+    use tracing_subscriber::layer::SubscriberExt;
+
     use super::*;
 
     #[test]
@@ -281,11 +382,88 @@ mod tests {
             event::CONNECT_EJECTION,
             event::RETRY,
             event::LANE_FALLBACK,
+            event::OUTLIER_EJECTION,
+            event::PROBE,
+            event::BREAKER,
+            event::BREAKER_REJECTED,
+            event::TIMEOUT,
+            event::RETRY_BUDGET_EXHAUSTED,
+            event::REJECTED,
         ] {
             assert!(counters.counter(name).is_some(), "{name}");
         }
         for name in [event::INSTANCE_FIELD, "sae.other", "retry"] {
             assert!(counters.counter(name).is_none(), "{name}");
         }
+    }
+
+    /// Every data point of the counter `name`, as (attributes, value).
+    fn points(exporter: &InMemoryMetricExporter, name: &str) -> Vec<(Vec<(String, String)>, u64)> {
+        let mut points = Vec::new();
+        for resource in exporter.get_finished_metrics().unwrap() {
+            for scope in resource.scope_metrics() {
+                for metric in scope.metrics().filter(|metric| metric.name() == name) {
+                    let AggregatedMetrics::U64(MetricData::Sum(sum)) = metric.data() else {
+                        panic!("{name} is not a u64 sum");
+                    };
+                    for point in sum.data_points() {
+                        let mut attributes: Vec<_> = point
+                            .attributes()
+                            .map(|kv| (kv.key.to_string(), kv.value.to_string()))
+                            .collect();
+                        attributes.sort();
+                        points.push((attributes, point.value()));
+                    }
+                }
+            }
+        }
+        points.sort();
+        points
+    }
+
+    fn pairs(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn counts_carry_the_service_and_the_reason_or_state() {
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let counters = GovernanceCounters::new(&provider.meter("test"));
+        let subscriber = tracing_subscriber::registry().with(counters);
+        tracing::subscriber::with_default(subscriber, || {
+            for reason in ["overload", "overload", "rate-limit"] {
+                tracing::info!(name: event::REJECTED, service = "orders", reason, rule = "adaptive", "rejected");
+            }
+            // A `%` (Display) field is read as well as a `&str` one.
+            let service = sae_core::ServiceName::new("inventory").unwrap();
+            tracing::info!(name: event::BREAKER, service = %service, from = "closed", to = "open", "breaker");
+            tracing::info!(name: event::TIMEOUT, service = %service, "timed out");
+            let long = "x".repeat(MAX_ATTRIBUTE_LEN + 1);
+            tracing::info!(name: event::REJECTED, service = "orders", reason = long.as_str(), "rejected");
+        });
+        provider.force_flush().unwrap();
+
+        assert_eq!(
+            points(&exporter, "sae.server.rejections"),
+            vec![
+                (pairs(&[("reason", "other"), ("service", "orders")]), 1),
+                (pairs(&[("reason", "overload"), ("service", "orders")]), 2),
+                (pairs(&[("reason", "rate-limit"), ("service", "orders")]), 1),
+            ]
+        );
+        assert_eq!(
+            points(&exporter, "sae.client.breaker_transitions"),
+            vec![(pairs(&[("service", "inventory"), ("to", "open")]), 1)]
+        );
+        assert_eq!(
+            points(&exporter, "sae.client.timeouts"),
+            vec![(pairs(&[("service", "inventory")]), 1)]
+        );
     }
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use sae_core::{Error, InstanceBuilder, IntoRegistry, Registry, ServiceName};
+use sae_governance::protection::ProtectionRules;
 use sae_governance::provider::ProviderBuilder;
 use sae_governance::{IngressTrust, LaneRules, Provider};
 
@@ -29,6 +30,7 @@ pub struct SaeBuilder {
     provider: Configure<ProviderBuilder>,
     lane_rules: Option<LaneRules>,
     trust: IngressTrust,
+    protection: ProtectionRules,
     #[cfg(feature = "trace")]
     trace: Trace,
 }
@@ -59,6 +61,7 @@ impl SaeBuilder {
             provider: Box::new(|provider| provider),
             lane_rules: None,
             trust: IngressTrust::All,
+            protection: ProtectionRules::default(),
             #[cfg(feature = "trace")]
             trace: Trace::Global,
         }
@@ -126,6 +129,16 @@ impl SaeBuilder {
         self
     }
 
+    /// The traffic protection rules of this service (default: the built-in
+    /// ones, on for every call and request): its clients' timeouts,
+    /// retries, outlier detection and breakers, and its provider's limits.
+    /// Hot-swappable through any clone of `rules`; see
+    /// docs/traffic-protection.md.
+    pub fn protection(mut self, rules: ProtectionRules) -> Self {
+        self.protection = rules;
+        self
+    }
+
     /// Sets up OpenTelemetry export for this process with `config`
     /// (`sae_trace::init`; the service name is this service's), flushed
     /// when the provider stops. Without it the trace layers record on the
@@ -163,8 +176,9 @@ impl SaeBuilder {
                 _ => sae_registry::from_url(DEFAULT_REGISTRY_URL)?,
             },
         };
-        let mut provider =
-            Provider::builder(self.instance, Arc::clone(&registry)).ingress_trust(self.trust);
+        let mut provider = Provider::builder(self.instance, Arc::clone(&registry))
+            .ingress_trust(self.trust)
+            .protection(self.protection.clone());
         if let Some(rules) = self.lane_rules {
             provider = provider.lane_rules(rules);
         }
@@ -185,12 +199,12 @@ impl SaeBuilder {
             }
         };
         let layer = SaeLayer::new(
-            provider.layer(),
+            &provider.layer(),
             #[cfg(feature = "trace")]
             telemetry.http_server_layer(),
         );
         let grpc_layer = SaeLayer::new(
-            provider.layer(),
+            &provider.layer(),
             #[cfg(feature = "trace")]
             telemetry.grpc_server_layer(),
         );
@@ -203,6 +217,7 @@ impl SaeBuilder {
                 shutdown: provider.shutdown_handle(),
                 layer,
                 grpc_layer,
+                protection: self.protection,
                 provider: Mutex::new(Some(provider)),
                 stopped: Mutex::new(Stopped::NotStarted),
                 #[cfg(feature = "trace")]

@@ -9,10 +9,10 @@ use bytes::Bytes;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::Full;
-use hyper::body::Incoming;
 use pin_project::pin_project;
 use sae_core::{BoxError, Error};
 use sae_governance::Client;
+use sae_governance::client::ClientBody;
 use tower_service::Service;
 
 #[cfg(feature = "trace")]
@@ -21,9 +21,9 @@ type Inner<B> = sae_trace::TraceClient<Client<B>>;
 type Inner<B> = Client<B>;
 
 #[cfg(feature = "trace")]
-type InnerBody = sae_trace::TracedBody<Incoming>;
+type InnerBody = sae_trace::TracedBody<ClientBody>;
 #[cfg(not(feature = "trace"))]
-type InnerBody = Incoming;
+type InnerBody = ClientBody;
 
 #[cfg(feature = "trace")]
 type InnerFuture = sae_trace::client::ResponseFuture<sae_governance::client::ResponseFuture>;
@@ -154,8 +154,9 @@ impl std::fmt::Debug for ResponseFuture {
     }
 }
 
-/// The response body of [`HttpClient`] and [`GrpcChannel`]: hyper's, which
-/// finishes the gRPC call's span at its trailers when tracing is on.
+/// The response body of [`HttpClient`] and [`GrpcChannel`]: the provider's
+/// (or a circuit breaker's fallback), which finishes the gRPC call's span at
+/// its trailers when tracing is on.
 #[pin_project]
 pub struct ResponseBody {
     #[pin]

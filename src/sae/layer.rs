@@ -2,51 +2,56 @@
 
 use tower_layer::Layer;
 
-use sae_governance::ProviderLayer;
+use sae_governance::provider::protect::Protect;
+use sae_governance::provider::{ProtectLayer, ProviderLayer, ProviderOuterLayer};
 
 #[cfg(feature = "trace")]
-use sae_trace::TraceServerLayer;
+use sae_trace::{TraceServer, TraceServerLayer};
 
 /// The server layer [`Sae::layer`](super::Sae::layer) and
 /// [`Sae::grpc_layer`](super::Sae::grpc_layer) hand out, outermost first:
-/// the provider's [`ProviderLayer`] (in-flight tracking, the offline
-/// notice, lanes with the ingress rules and trust), then, with the `trace`
-/// feature, the server span and metrics. Tracing sits inside the lane
-/// layer so the span carries the lane the lane layer decided.
+/// in-flight tracking, the offline notice and lanes (with the ingress rules
+/// and trust), then, with the `trace` feature, the server span and metrics,
+/// then traffic protection (rate limits, isolation, the adaptive limit).
+/// Tracing sits inside the lane layer, so the span carries the lane it
+/// decided, and outside protection, so a rejection shows on the span.
 #[derive(Clone, Debug)]
 pub struct SaeLayer {
-    provider: ProviderLayer,
+    outer: ProviderOuterLayer,
     #[cfg(feature = "trace")]
     trace: TraceServerLayer,
+    protect: ProtectLayer,
 }
 
 impl SaeLayer {
     pub(super) fn new(
-        provider: ProviderLayer,
+        provider: &ProviderLayer,
         #[cfg(feature = "trace")] trace: TraceServerLayer,
     ) -> Self {
         SaeLayer {
-            provider,
+            outer: provider.outer(),
             #[cfg(feature = "trace")]
             trace,
+            protect: provider.protect(),
         }
     }
 }
 
 #[cfg(feature = "trace")]
 impl<S> Layer<S> for SaeLayer {
-    type Service = <ProviderLayer as Layer<sae_trace::TraceServer<S>>>::Service;
+    type Service = <ProviderOuterLayer as Layer<TraceServer<Protect<S>>>>::Service;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.provider.layer(self.trace.layer(inner))
+        self.outer
+            .layer(self.trace.layer(self.protect.layer(inner)))
     }
 }
 
 #[cfg(not(feature = "trace"))]
 impl<S> Layer<S> for SaeLayer {
-    type Service = <ProviderLayer as Layer<S>>::Service;
+    type Service = <ProviderOuterLayer as Layer<Protect<S>>>::Service;
 
     fn layer(&self, inner: S) -> Self::Service {
-        self.provider.layer(inner)
+        self.outer.layer(self.protect.layer(inner))
     }
 }

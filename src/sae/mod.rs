@@ -58,6 +58,8 @@ struct Shared {
     shutdown: ShutdownHandle,
     layer: SaeLayer,
     grpc_layer: SaeLayer,
+    /// The protection rules the clients (and the provider) follow.
+    protection: sae_governance::protection::ProtectionRules,
     /// Taken by the first shutdown signal or serve call.
     provider: Mutex<Option<Provider>>,
     /// How the provider ended, once it was started.
@@ -145,9 +147,9 @@ impl Sae {
     ) -> Result<ServeReport, Error> {
         let provider = self.take_provider()?;
         self.flush_when_stopped();
-        #[cfg(feature = "trace")]
-        let router = router.layer(self.shared.telemetry.http_server_layer());
-        let report = provider.serve_router(listener, router).await?;
+        // Router::layer, so the protection sees the matched route.
+        let router = router.layer(self.layer());
+        let report = provider.serve_layered(listener, router).await?;
         *self.shared.stopped.lock() = Stopped::Served(report.clone());
         Ok(report)
     }
@@ -181,8 +183,11 @@ impl Sae {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<sae_core::BoxError>,
     {
-        let client = configure(Client::builder(service, Arc::clone(&self.shared.registry)))
-            .build_http::<B>()?;
+        let client = configure(
+            Client::builder(service, Arc::clone(&self.shared.registry))
+                .protection(self.shared.protection.clone()),
+        )
+        .build_http::<B>()?;
         #[cfg(feature = "trace")]
         let client =
             tower_layer::Layer::layer(&self.shared.telemetry.http_client_layer(service), client);
@@ -209,8 +214,11 @@ impl Sae {
         service: &str,
         configure: impl FnOnce(ClientBuilder) -> ClientBuilder,
     ) -> Result<GrpcChannel, Error> {
-        let client = configure(Client::builder(service, Arc::clone(&self.shared.registry)))
-            .build_grpc::<tonic::body::Body>()?;
+        let client = configure(
+            Client::builder(service, Arc::clone(&self.shared.registry))
+                .protection(self.shared.protection.clone()),
+        )
+        .build_grpc::<tonic::body::Body>()?;
         #[cfg(feature = "trace")]
         let client =
             tower_layer::Layer::layer(&self.shared.telemetry.grpc_client_layer(service), client);

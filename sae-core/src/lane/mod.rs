@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use crate::{Error, wire};
 
-pub use scope::{carry, current, scope, sync_scope};
+pub use scope::{carry, current, scope};
 
 /// A traffic lane (`gray`, `dev-alice`): a validated tag, cheap to clone.
 ///

@@ -1,21 +1,18 @@
-//! The lane of the task: a `tokio::task_local!` entered by the server side
-//! (sae-governance's lane layer) around each request and read by every
-//! client (sae-governance's `Client`, sae-trace's client layer) for each
-//! outbound call.
+//! The lane of the task: the lane of its [inbound context](crate::inbound),
+//! entered by the server side (sae-governance's lane layer) around each
+//! request and read by every client (sae-governance's `Client`, sae-trace's
+//! client layer) for each outbound call.
 
 use std::future::Future;
 
-use super::Lane;
 use tokio::task::futures::TaskLocalFuture;
 
-tokio::task_local! {
-    /// The lane of the request the current task is serving; `None` = base.
-    static CURRENT_LANE: Option<Lane>;
-}
+use super::Lane;
+use crate::inbound::{self, Inbound};
 
 /// The lane of the request this task is serving, if any: set by the lane
-/// layer (or [`scope`]) for the whole request,
-/// across every `.await`. `None` outside a scope and for base requests.
+/// layer (or [`scope`]) for the whole request, across every `.await`.
+/// `None` outside a scope and for base requests.
 ///
 /// ```
 /// use sae_core::Lane;
@@ -35,18 +32,24 @@ tokio::task_local! {
 /// # }
 /// ```
 pub fn current() -> Option<Lane> {
-    CURRENT_LANE.try_with(Clone::clone).ok().flatten()
+    inbound::with(|inbound| inbound.lane.clone()).flatten()
 }
 
 /// Runs `future` with `lane` as the current lane (every poll enters the
-/// scope, so it holds across `.await`). The server layer does this for you;
-/// call it yourself for work that does not start in a request.
-pub fn scope<F: Future>(lane: Option<Lane>, future: F) -> TaskLocalFuture<Option<Lane>, F> {
-    CURRENT_LANE.scope(lane, future)
+/// scope, so it holds across `.await`); the rest of the inbound context is
+/// the current one's. The server layer does this for you; call it yourself
+/// for work that does not start in a request.
+pub fn scope<F: Future>(lane: Option<Lane>, future: F) -> TaskLocalFuture<Inbound, F> {
+    let inbound = Inbound {
+        lane,
+        ..inbound::current().unwrap_or_default()
+    };
+    inbound::scope(inbound, future)
 }
 
-/// Carries the current lane into `future`, for [`tokio::spawn`]: a spawned
-/// task starts with no lane (task-locals belong to a task), so
+/// Carries the current lane (and the rest of the inbound context) into
+/// `future`, for [`tokio::spawn`]: a spawned task starts with no lane
+/// (task-locals belong to a task), so
 ///
 /// ```
 /// # use sae_core::lane;
@@ -57,13 +60,6 @@ pub fn scope<F: Future>(lane: Option<Lane>, future: F) -> TaskLocalFuture<Option
 /// ```
 ///
 /// is the one-liner that keeps the request's lane in background work.
-pub fn carry<F: Future>(future: F) -> TaskLocalFuture<Option<Lane>, F> {
-    scope(current(), future)
-}
-
-/// Runs `f` synchronously with `lane` as the current lane (for a
-/// service's `call`, which may start outbound calls before returning its
-/// future).
-pub fn sync_scope<R>(lane: Option<Lane>, f: impl FnOnce() -> R) -> R {
-    CURRENT_LANE.sync_scope(lane, f)
+pub fn carry<F: Future>(future: F) -> TaskLocalFuture<Inbound, F> {
+    inbound::carry(future)
 }

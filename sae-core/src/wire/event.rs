@@ -16,3 +16,17 @@ pub const RETRY: &str = "sae.retry";
 pub const LANE_FALLBACK: &str = "sae.lane_fallback";
 /// The span field on which the client records the chosen endpoint's instance id.
 pub const INSTANCE_FIELD: &str = "sae.instance.id";
+/// A failure safe to repeat was not retried: the retry budget is spent.
+pub const RETRY_BUDGET_EXHAUSTED: &str = "sae.retry_budget_exhausted";
+/// Consecutive failures ejected an endpoint for a while (`until`, `ejections`).
+pub const OUTLIER_EJECTION: &str = "sae.outlier_ejection";
+/// An ejected endpoint's time is up: one real request probes it (`outcome`).
+pub const PROBE: &str = "sae.probe";
+/// A circuit breaker changed state (`from`, `to`, `lane`).
+pub const BREAKER: &str = "sae.breaker";
+/// A call was refused by an open breaker (answered by its fallback, or failed fast).
+pub const BREAKER_REJECTED: &str = "sae.breaker_rejected";
+/// A call's time ran out: its own timeout or the inbound deadline (`budget`).
+pub const TIMEOUT: &str = "sae.timeout";
+/// A provider refused a request before processing it (`reason`, `rule`).
+pub const REJECTED: &str = "sae.rejected";

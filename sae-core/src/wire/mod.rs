@@ -15,6 +15,9 @@
 //! | request header | [`LANE_HEADER`] (`x-sae-tag`) | the traffic lane of the request (for example `gray`). Authoritative at ingress. |
 //! | W3C `baggage` member | [`LANE_BAGGAGE_KEY`] (`sae-tag`) | the same lane, carried hop to hop. |
 //! | request header | [`CALLER_HEADER`] (`x-sae-caller`) | the service name of the caller, for topology and authorization; a valid [`ServiceName`](crate::ServiceName) or ignored. |
+//! | request header | [`TIMEOUT_HEADER`] (`x-sae-timeout`) | how long the caller still waits, milliseconds ([`deadline`]); gRPC's `grpc-timeout` is read too. |
+//! | request header | [`RETRY_HEADER`] (`x-sae-retry`) | this request is a retry (the value is its attempt number); calls made while serving it are not retried again. |
+//! | response header / gRPC initial metadata | [`REJECTED_HEADER`] (`x-sae-rejected`) | the provider refused the request before processing it ([`rejection`]; `503`, `429` or `RESOURCE_EXHAUSTED`): safe to send elsewhere, whatever the method. |
 //! | instance metadata | [`LANE_METADATA_KEY`] (`sae.lane`) | the lane an instance serves; absent means the base version. |
 //! | instance metadata | [`WARMUP_METADATA_KEY`] (`sae.warmup_ms`) | advertised warm-up window, milliseconds. |
 //!
@@ -43,18 +46,28 @@
 //! reaches a span attribute or a [`RequestContext`](crate::RequestContext)
 //! unchecked.
 //!
+//! # Deadline and retries
+//!
+//! A server reads the caller's budget at arrival; every call made while
+//! serving the request gets at most what is left of it, and carries what is
+//! left on. A retried request carries `x-sae-retry`; a server serving one
+//! does not retry the calls it makes for it, so retries do not multiply
+//! down a call chain.
+//!
 //! # Trust
 //!
-//! All three request headers come from whoever sent the request. Between
+//! The request headers come from whoever sent the request. Between
 //! services of one system they are trusted; at the edge of a system a server
 //! drops them unless the peer is trusted (the lane layer's trust setting in
 //! sae-governance), so nobody outside can pick a lane.
 
 pub mod caller;
+pub mod deadline;
 pub mod event;
 pub mod lane;
 #[cfg(test)]
 mod lane_tests;
+pub mod rejection;
 
 use http::header::HeaderName;
 
@@ -72,6 +85,19 @@ pub const BAGGAGE_HEADER: &str = "baggage";
 
 /// Request header that names the calling service.
 pub const CALLER_HEADER: &str = "x-sae-caller";
+
+/// Request header: how long the caller still waits, in milliseconds.
+pub const TIMEOUT_HEADER: &str = "x-sae-timeout";
+
+/// gRPC's request header for the same, read and written for gRPC calls.
+pub const GRPC_TIMEOUT_HEADER: &str = "grpc-timeout";
+
+/// Request header marking a retry; the value is the attempt number (2, 3, …).
+pub const RETRY_HEADER: &str = "x-sae-retry";
+
+/// Response header (and gRPC initial-metadata key): rejected before
+/// processing; the value says why.
+pub const REJECTED_HEADER: &str = "x-sae-rejected";
 
 /// Instance metadata key holding the lane an instance serves.
 pub const LANE_METADATA_KEY: &str = "sae.lane";
@@ -93,3 +119,11 @@ pub const LANE: HeaderName = HeaderName::from_static(LANE_HEADER);
 pub const CALLER: HeaderName = HeaderName::from_static(CALLER_HEADER);
 /// [`BAGGAGE_HEADER`] as a [`HeaderName`].
 pub const BAGGAGE: HeaderName = HeaderName::from_static(BAGGAGE_HEADER);
+/// [`TIMEOUT_HEADER`] as a [`HeaderName`].
+pub const TIMEOUT: HeaderName = HeaderName::from_static(TIMEOUT_HEADER);
+/// [`GRPC_TIMEOUT_HEADER`] as a [`HeaderName`].
+pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static(GRPC_TIMEOUT_HEADER);
+/// [`RETRY_HEADER`] as a [`HeaderName`].
+pub const RETRY: HeaderName = HeaderName::from_static(RETRY_HEADER);
+/// [`REJECTED_HEADER`] as a [`HeaderName`].
+pub const REJECTED: HeaderName = HeaderName::from_static(REJECTED_HEADER);

@@ -55,6 +55,8 @@ pub struct BalanceStats {
     pub evictions_by_notice: u64,
     /// Connect-failure ejections.
     pub connect_ejections: u64,
+    /// Outlier ejections (consecutive failures, failed probes).
+    pub outlier_ejections: u64,
     /// Discovery updates withheld by push-empty protection.
     pub withheld_updates: u64,
     /// Discovery events applied or withheld (every one, changed or not).

@@ -1,6 +1,8 @@
 //! [`Endpoint`]: one routable instance with its lock-free load and health state.
 
 use std::net::SocketAddr;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -8,6 +10,12 @@ use sae_core::{InstanceId, Lane, Registered, Revision};
 use tokio::time::Instant;
 
 use super::BalanceConfig;
+use super::health::{Admit, Health};
+
+/// What a failed request's round trip counts as: a failure answered in a
+/// microsecond must not make its endpoint look fast (a fast failure would
+/// otherwise attract traffic), so it weighs like a slow answer.
+pub(crate) const FAILURE_PENALTY: Duration = Duration::from_secs(1);
 
 /// One instance as the balancer sees it: identity, weight, warm-up, load and
 /// health, plus the caller's per-endpoint state `T` (the client keeps its
@@ -31,10 +39,8 @@ pub struct Endpoint<T> {
     rtt_updated: AtomicU64,
     decay_ns: f64,
     evicted: AtomicBool,
-    /// Connect-failure ejection: ns since epoch until which the endpoint is
-    /// skipped; 0 = not ejected.
-    ejected_until: AtomicU64,
-    consecutive_failures: AtomicU32,
+    /// Ejection (connect failures, failure accrual) and probation.
+    health: Health,
     epoch: Instant,
     state: T,
 }
@@ -103,8 +109,7 @@ impl<T> Endpoint<T> {
             rtt_updated: AtomicU64::new(0),
             decay_ns: config.decay.as_nanos().max(1) as f64,
             evicted: AtomicBool::new(false),
-            ejected_until: AtomicU64::new(0),
-            consecutive_failures: AtomicU32::new(0),
+            health: Health::default(),
             epoch,
             state,
         }
@@ -158,41 +163,46 @@ impl<T> Endpoint<T> {
             .map(|ns| Duration::from_nanos(ns as u64))
     }
 
-    /// Marks a request as sent; the returned guard counts it as pending until
-    /// it is completed or dropped.
+    /// Marks a request as sent now, without a pick (tests and benches).
     #[cfg(any(test, feature = "demo-internals"))]
-    pub fn begin(&self) -> Pending<'_, T> {
-        self.begin_at(Instant::now())
-    }
-
-    /// [`Self::begin`] with the send time given: the instant of the pick
-    /// ([`Balancer::ready_timed`](super::Balancer::ready_timed)), which saves
-    /// a clock read per request.
-    pub fn begin_at(&self, sent_at: Instant) -> Pending<'_, T> {
-        self.pending.fetch_add(1, Ordering::Relaxed);
-        Pending {
-            endpoint: self,
-            sent_at,
-        }
+    pub fn begin(self: &Arc<Self>) -> Pending<T> {
+        Picked::new(Arc::clone(self), Instant::now(), false).begin()
     }
 
     pub(super) fn nanos_since_epoch(&self, now: Instant) -> u64 {
         now.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
+    /// The instant `ns` after the balancer's epoch.
+    pub(super) fn at_nanos(&self, ns: u64) -> Instant {
+        self.epoch + Duration::from_nanos(ns)
+    }
+
     pub(super) fn is_available(&self, now_ns: u64) -> bool {
-        if self.evicted.load(Ordering::Relaxed) {
-            return false;
-        }
-        let until = self.ejected_until.load(Ordering::Relaxed);
-        until == 0 || until <= now_ns
+        !self.evicted.load(Ordering::Relaxed) && self.health.available(now_ns)
+    }
+
+    /// Takes the endpoint for one request: a probe when on probation.
+    pub(super) fn admit(&self, now_ns: u64) -> Admit {
+        self.health.admit(now_ns)
     }
 
     pub(super) fn ejected_until(&self) -> Option<Instant> {
-        match self.ejected_until.load(Ordering::Relaxed) {
-            0 => None,
-            ns => Some(self.epoch + Duration::from_nanos(ns)),
-        }
+        self.health
+            .ejected_until_ns()
+            .map(|ns| self.epoch + Duration::from_nanos(ns))
+    }
+
+    pub(super) fn health(&self) -> &Health {
+        &self.health
+    }
+
+    /// Forgets the round-trip estimate: an ejected endpoint comes back on
+    /// probation as an unknown one, not with the penalty of its failures
+    /// (which would keep two-choice picks away from it, so it would never
+    /// be probed).
+    pub(super) fn forget_rtt(&self) {
+        self.rtt_ns.store(0, Ordering::Relaxed);
     }
 
     /// `rtt × (pending + 1) / effective weight`, with `rtt` from [`Self::rtt_at`]
@@ -247,23 +257,17 @@ impl<T> Endpoint<T> {
         };
         self.rtt_ns.store(next.to_bits(), Ordering::Relaxed);
         self.rtt_updated.store(now_ns, Ordering::Relaxed);
-        if self.consecutive_failures.load(Ordering::Relaxed) != 0 {
-            self.consecutive_failures.store(0, Ordering::Relaxed);
-        }
     }
 
     pub(super) fn mark_evicted(&self) -> bool {
         !self.evicted.swap(true, Ordering::AcqRel)
     }
 
-    /// Ejects for `base × 2^(failures - 1)`, at most `max`.
+    /// Ejects after a connect failure for `base × 2^(failures - 1)`, at most `max`.
     pub(super) fn eject(&self, base: Duration, max: Duration) -> Instant {
-        let failures = self.consecutive_failures.fetch_add(1, Ordering::Relaxed);
-        let backoff = base.saturating_mul(1u32 << failures.min(16)).min(max);
-        let until = Instant::now() + backoff;
-        self.ejected_until
-            .store(self.nanos_since_epoch(until).max(1), Ordering::Relaxed);
-        until
+        let now_ns = self.nanos_since_epoch(Instant::now());
+        let until = self.health.eject_connect(now_ns, base, max);
+        self.epoch + Duration::from_nanos(until)
     }
 }
 
@@ -280,16 +284,19 @@ impl<T> std::fmt::Debug for Endpoint<T> {
     }
 }
 
-/// A request in flight to an [`Endpoint`]: counted as pending until
-/// [`Pending::complete`] records its round trip, or until dropped (an
-/// abandoned or failed request leaves no RTT sample).
+/// A request in flight to an [`Endpoint`]: counted as pending until it is
+/// settled ([`Pending::complete`], or the client's verdict) or dropped (an
+/// abandoned request leaves no round-trip sample, and frees a probe slot).
 #[must_use = "dropping the guard at once stops counting the request"]
-pub struct Pending<'a, T> {
-    endpoint: &'a Endpoint<T>,
+pub struct Pending<T> {
+    endpoint: Arc<Endpoint<T>>,
     sent_at: Instant,
+    /// This request is the endpoint's probe after an ejection.
+    probe: bool,
+    settled: bool,
 }
 
-impl<T> Pending<'_, T> {
+impl<T> Pending<T> {
     /// Starts the round trip now: for a request that first had to open a
     /// connection, so the connect time does not count as the endpoint's
     /// latency (it would keep a new instance avoided for a decay time).
@@ -297,16 +304,134 @@ impl<T> Pending<'_, T> {
         self.sent_at = Instant::now();
     }
 
-    /// The response head arrived: records the round trip and stops counting.
-    pub fn complete(self) {
+    /// Whether this request is the endpoint's probe after an ejection.
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The response head arrived and says the endpoint is healthy: records
+    /// the round trip, ends failure accrual (and, for a probe, the
+    /// ejection). Returns whether it restored an ejected endpoint.
+    pub fn complete(mut self) -> bool {
         let now = Instant::now();
-        self.endpoint
-            .record_rtt(now.saturating_duration_since(self.sent_at), now);
+        let endpoint = &self.endpoint;
+        endpoint.record_rtt(now.saturating_duration_since(self.sent_at), now);
+        self.settled = true;
+        endpoint.health.succeeded(self.probe)
+    }
+
+    /// The endpoint failed this request (a gateway-class answer, a reset, a
+    /// timeout): records one more failure in a row, which it returns, and a
+    /// round trip of at least [`FAILURE_PENALTY`] when `penalize` (without
+    /// it, the failure's own time: a fast failure then attracts traffic,
+    /// the behaviour of a balancer without failure accrual).
+    pub(crate) fn fail(mut self, penalize: bool) -> u32 {
+        let now = Instant::now();
+        let endpoint = &self.endpoint;
+        let took = now.saturating_duration_since(self.sent_at);
+        let counted = if penalize {
+            took.max(FAILURE_PENALTY)
+        } else {
+            took
+        };
+        endpoint.record_rtt(counted, now);
+        self.settled = true;
+        endpoint.health.failed()
+    }
+
+    /// The endpoint answered but is busy (it rejected the request before
+    /// processing it): it is not failing, but must not look fast either
+    /// (when `penalize`).
+    pub(crate) fn rejected(mut self, penalize: bool) {
+        let now = Instant::now();
+        let endpoint = &self.endpoint;
+        let took = now.saturating_duration_since(self.sent_at);
+        endpoint.record_rtt(if penalize { FAILURE_PENALTY } else { took }, now);
+        self.settled = true;
+        if self.probe {
+            endpoint.health.probe_abandoned();
+        }
     }
 }
 
-impl<T> Drop for Pending<'_, T> {
+impl<T> Drop for Pending<T> {
     fn drop(&mut self) {
         self.endpoint.pending.fetch_sub(1, Ordering::Relaxed);
+        if self.probe && !self.settled {
+            self.endpoint.health.probe_abandoned();
+        }
+    }
+}
+
+/// An endpoint picked for one request ([`Balancer::pick_at`],
+/// [`Balancer::ready`](super::Balancer::ready)), with the instant of the
+/// pick; [`Picked::begin`] starts the request. When the endpoint is on
+/// probation this pick holds its probe slot, which dropping the pick frees.
+///
+/// [`Balancer::pick_at`]: super::Balancer::pick_at
+pub struct Picked<T> {
+    endpoint: Option<Arc<Endpoint<T>>>,
+    at: Instant,
+    probe: bool,
+}
+
+impl<T> Picked<T> {
+    pub(super) fn new(endpoint: Arc<Endpoint<T>>, at: Instant, probe: bool) -> Self {
+        Picked {
+            endpoint: Some(endpoint),
+            at,
+            probe,
+        }
+    }
+
+    /// When the pick was made.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+
+    /// Whether the request will be the endpoint's probe after an ejection.
+    #[cfg(test)]
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// Marks the request as sent at the pick's instant; the guard counts it
+    /// as pending until it is settled or dropped.
+    pub fn begin(mut self) -> Pending<T> {
+        let endpoint = self.endpoint.take().expect("a pick is begun once");
+        endpoint.pending.fetch_add(1, Ordering::Relaxed);
+        Pending {
+            endpoint,
+            sent_at: self.at,
+            probe: std::mem::take(&mut self.probe),
+            settled: false,
+        }
+    }
+}
+
+impl<T> Deref for Picked<T> {
+    type Target = Arc<Endpoint<T>>;
+
+    fn deref(&self) -> &Arc<Endpoint<T>> {
+        self.endpoint.as_ref().expect("a pick is begun once")
+    }
+}
+
+impl<T> Drop for Picked<T> {
+    fn drop(&mut self) {
+        if self.probe
+            && let Some(endpoint) = &self.endpoint
+        {
+            endpoint.health.probe_abandoned();
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Picked<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Picked")
+            .field("endpoint", &self.endpoint)
+            .field("probe", &self.probe)
+            .finish()
     }
 }

@@ -49,9 +49,12 @@
 mod chunked;
 mod config;
 mod endpoint;
+mod health;
 #[cfg(test)]
 mod lane_tests;
 mod members;
+#[cfg(test)]
+mod outlier_tests;
 mod set;
 #[cfg(test)]
 mod tests;
@@ -67,10 +70,19 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 pub use config::{BalanceConfig, BalanceStats, LaneFallback};
-pub use endpoint::Endpoint;
-#[cfg(feature = "demo-internals")]
-pub use endpoint::Pending;
+pub use endpoint::{Endpoint, Pending, Picked};
 pub use set::Unavailable;
+
+use crate::protection::OutlierPolicy;
+
+/// An outlier ejection: when it ends, and how many there were.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ejection {
+    /// When the endpoint is on probation.
+    pub until: Instant,
+    /// Outlier ejections of the endpoint so far, this one included.
+    pub ejections: u32,
+}
 
 use members::{Applied, Members};
 use set::EndpointSet;
@@ -95,6 +107,7 @@ struct Inner<T> {
     changes: watch::Sender<u64>,
     evictions: AtomicU64,
     ejections: AtomicU64,
+    outlier_ejections: AtomicU64,
     withheld: AtomicU64,
     events: AtomicU64,
 }
@@ -137,6 +150,7 @@ impl<T> Balancer<T> {
                 changes: watch::Sender::new(0),
                 evictions: AtomicU64::new(0),
                 ejections: AtomicU64::new(0),
+                outlier_ejections: AtomicU64::new(0),
                 withheld: AtomicU64::new(0),
                 events: AtomicU64::new(0),
             }),
@@ -185,50 +199,31 @@ impl<T> Balancer<T> {
     /// the service is strict ([`LaneFallback::Strict`]). A request with no
     /// lane only ever gets a base endpoint.
     #[cfg(any(test, feature = "demo-internals"))]
-    pub fn pick(&self, lane: Option<&Lane>) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    pub fn pick(&self, lane: Option<&Lane>) -> Result<Picked<T>, Unavailable> {
         self.pick_at(lane, Instant::now())
     }
 
     /// [`Self::pick`] as of `now` (ejections, load decay and warm-up are
     /// judged at `now`), for a caller that already read the clock.
-    pub fn pick_at(
-        &self,
-        lane: Option<&Lane>,
-        now: Instant,
-    ) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    pub fn pick_at(&self, lane: Option<&Lane>, now: Instant) -> Result<Picked<T>, Unavailable> {
         self.inner
             .set
             .load()
             .pick(lane, self.inner.lane_fallback, now)
+            .map(|(endpoint, probe)| Picked::new(endpoint, now, probe))
     }
 
     /// Picks an endpoint, waiting up to `wait` for one to become available
     /// (woken by discovery changes and ejection expiry), then failing with
     /// [`Error::NoAvailableInstance`] ([`Error::NoInstanceInLane`] for a
-    /// request in a lane of a strict service).
-    #[cfg(any(test, feature = "demo-internals"))]
-    pub async fn ready(
-        &self,
-        lane: Option<&Lane>,
-        wait: Duration,
-    ) -> Result<Arc<Endpoint<T>>, Error> {
-        self.ready_timed(lane, wait)
-            .await
-            .map(|(endpoint, _)| endpoint)
-    }
-
-    /// [`Self::ready`], also returning the instant of the successful pick,
-    /// so that [`Endpoint::begin_at`] needs no clock read of its own: the
+    /// request in a lane of a strict service). The pick carries its instant,
+    /// so that [`Picked::begin`] needs no clock read of its own: the
     /// client's path reads the clock twice per request (pick, response),
     /// not four times.
-    pub async fn ready_timed(
-        &self,
-        lane: Option<&Lane>,
-        wait: Duration,
-    ) -> Result<(Arc<Endpoint<T>>, Instant), Error> {
+    pub async fn ready(&self, lane: Option<&Lane>, wait: Duration) -> Result<Picked<T>, Error> {
         let started = Instant::now();
-        if let Ok(endpoint) = self.pick_at(lane, started) {
-            return Ok((endpoint, started));
+        if let Ok(picked) = self.pick_at(lane, started) {
+            return Ok(picked);
         }
         let deadline = started + wait;
         let mut changes = self.inner.changes.subscribe();
@@ -237,7 +232,7 @@ impl<T> Balancer<T> {
             changes.borrow_and_update();
             let now = Instant::now();
             let unavailable = match self.pick_at(lane, now) {
-                Ok(endpoint) => return Ok((endpoint, now)),
+                Ok(picked) => return Ok(picked),
                 Err(unavailable) => unavailable,
             };
             if now >= deadline {
@@ -279,6 +274,48 @@ impl<T> Balancer<T> {
         true
     }
 
+    /// Ejects `endpoint` after consecutive failures (or a failed probe), for
+    /// `base × ejections` at most `max`, unless the service's share of
+    /// outlier-ejected endpoints is full (`max_ejection_percent`, but one
+    /// may always be). Returns when the ejection ends, or `None` when the
+    /// cap kept the endpoint in rotation.
+    pub fn eject_outlier(
+        &self,
+        endpoint: &Endpoint<T>,
+        policy: &OutlierPolicy,
+    ) -> Option<Ejection> {
+        let health = endpoint.health();
+        if !health.is_outlier_ejected() {
+            // Rare (an ejection), so counting the ejected ones costs a scan
+            // rather than bookkeeping on every change of the set.
+            let set = self.inner.set.load();
+            let endpoints = set.endpoints();
+            let ejected = endpoints
+                .iter()
+                .filter(|endpoint| endpoint.health().is_outlier_ejected())
+                .count();
+            let allowed =
+                ((endpoints.len() as f64 * policy.max_ejection_percent / 100.0) as usize).max(1);
+            if ejected >= allowed {
+                tracing::debug!(service = %self.inner.service, instance = %endpoint.id(), ejected, allowed, "not ejected: the share of ejected endpoints is full");
+                return None;
+            }
+        }
+        let now = Instant::now();
+        let ejected = health.eject_outlier(
+            endpoint.nanos_since_epoch(now),
+            policy.base_ejection_time,
+            policy.max_ejection_time,
+        );
+        endpoint.forget_rtt();
+        self.inner.outlier_ejections.fetch_add(1, Ordering::Relaxed);
+        self.inner.changes.send_modify(|version| *version += 1);
+        Some(Ejection {
+            until: endpoint.at_nanos(ejected.until_ns),
+            ejections: ejected.ejections,
+        })
+    }
+
     /// Ejects `endpoint` after a connect failure (see the module docs for how long).
     pub fn eject(&self, endpoint: &Endpoint<T>) {
         let config = &self.inner.config;
@@ -303,6 +340,7 @@ impl<T> Balancer<T> {
         BalanceStats {
             evictions_by_notice: inner.evictions.load(Ordering::Relaxed),
             connect_ejections: inner.ejections.load(Ordering::Relaxed),
+            outlier_ejections: inner.outlier_ejections.load(Ordering::Relaxed),
             withheld_updates: inner.withheld.load(Ordering::Relaxed),
             discovery_events: inner.events.load(Ordering::Relaxed),
         }

@@ -7,6 +7,7 @@ use sae_core::Lane;
 use tokio::time::Instant;
 
 use super::chunked::ChunkedVec;
+use super::health::Admit;
 use super::{Endpoint, LaneFallback};
 
 /// Why no endpoint could be picked right now.
@@ -18,6 +19,18 @@ pub struct Unavailable {
 }
 
 type Group<T> = ChunkedVec<Arc<Endpoint<T>>>;
+
+/// The round trip assumed of an endpoint without a sample when its peer's
+/// estimate is higher: linkerd's default for a new endpoint, 30 ms.
+const UNKNOWN_RTT_NS: f64 = 30_000_000.0;
+
+/// How soon a request waiting for an endpoint on probation looks again,
+/// while that endpoint's probe is in flight.
+const PROBE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// An endpoint taken for one request, and whether the request is its probe
+/// (the endpoint is on probation after an ejection).
+pub(super) type Taken<T> = (Arc<Endpoint<T>>, bool);
 
 /// The routable endpoints at one moment. Picks hold an `Arc` to the endpoint
 /// itself, never an index into a set that may have been replaced (tower#856).
@@ -103,7 +116,7 @@ impl<T> EndpointSet<T> {
         lane: Option<&Lane>,
         fallback: LaneFallback,
         now: Instant,
-    ) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    ) -> Result<Taken<T>, Unavailable> {
         let in_lane = match lane.and_then(|lane| self.lanes.get(lane)) {
             Some(subset) => match self.pick_in(subset, now) {
                 Ok(endpoint) => return Ok(endpoint),
@@ -121,7 +134,7 @@ impl<T> EndpointSet<T> {
 
     /// Power of two choices: two distinct random candidates, the cheaper wins.
     /// Only when both are unavailable does it scan (degraded case, O(n)).
-    fn pick_in(&self, subset: &Group<T>, now: Instant) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    fn pick_in(&self, subset: &Group<T>, now: Instant) -> Result<Taken<T>, Unavailable> {
         let (a, b) = match subset.len() {
             0 => return Err(Unavailable { retry_at: None }),
             1 => (subset.get(0), subset.get(0)),
@@ -135,13 +148,25 @@ impl<T> EndpointSet<T> {
             }
         };
         let now_ns = a.nanos_since_epoch(now);
-        let chosen = match (a.is_available(now_ns), b.is_available(now_ns)) {
-            (true, true) => Self::cheaper(a, b, now, now_ns),
-            (true, false) => a,
-            (false, true) => b,
+        let (chosen, other) = match (a.is_available(now_ns), b.is_available(now_ns)) {
+            (true, true) => {
+                let cheaper = Self::cheaper(a, b, now, now_ns);
+                let other = if std::ptr::eq(cheaper, a) { b } else { a };
+                (cheaper, Some(other))
+            }
+            (true, false) => (a, None),
+            (false, true) => (b, None),
             (false, false) => return self.scan(subset, now_ns),
         };
-        Ok(Arc::clone(chosen))
+        if let Some(taken) = take(chosen, now_ns) {
+            return Ok(taken);
+        }
+        // Another request took the probe slot in between: the other
+        // candidate, else a scan.
+        match other.and_then(|other| take(other, now_ns)) {
+            Some(taken) => Ok(taken),
+            None => self.scan(subset, now_ns),
+        }
     }
 
     fn cheaper<'a>(
@@ -150,10 +175,14 @@ impl<T> EndpointSet<T> {
         now: Instant,
         now_ns: u64,
     ) -> &'a Arc<Endpoint<T>> {
+        // An endpoint with no sample yet is taken to be as fast as its peer,
+        // but no slower than a typical first answer: a peer that only
+        // failed (and so weighs like a slow answer) must not hide it.
+        let unknown = |peer: f64| peer.min(UNKNOWN_RTT_NS);
         let (rtt_a, rtt_b) = match (a.rtt_at(now_ns), b.rtt_at(now_ns)) {
             (Some(x), Some(y)) => (x, y),
-            (Some(x), None) => (x, x),
-            (None, Some(y)) => (y, y),
+            (Some(x), None) => (x, unknown(x)),
+            (None, Some(y)) => (unknown(y), y),
             (None, None) => (1.0, 1.0),
         };
         if a.cost(rtt_a, now) <= b.cost(rtt_b, now) {
@@ -163,19 +192,39 @@ impl<T> EndpointSet<T> {
         }
     }
 
-    fn scan(&self, subset: &Group<T>, now_ns: u64) -> Result<Arc<Endpoint<T>>, Unavailable> {
+    fn scan(&self, subset: &Group<T>, now_ns: u64) -> Result<Taken<T>, Unavailable> {
         let start = fastrand::usize(..subset.len());
         let mut retry_at = None;
         for offset in 0..subset.len() {
             let endpoint = subset.get((start + offset) % subset.len());
-            if endpoint.is_available(now_ns) {
-                return Ok(Arc::clone(endpoint));
+            if endpoint.is_available(now_ns)
+                && let Some(taken) = take(endpoint, now_ns)
+            {
+                return Ok(taken);
             }
-            if !endpoint.is_evicted() {
-                retry_at = earliest(retry_at, endpoint.ejected_until());
+            if !endpoint.is_evicted()
+                && let Some(until) = endpoint.ejected_until()
+            {
+                // On probation with its probe in flight: look again soon
+                // (the probe's answer frees it or ejects it again).
+                let at = if endpoint.nanos_since_epoch(until) <= now_ns {
+                    until.max(endpoint.at_nanos(now_ns)) + PROBE_POLL
+                } else {
+                    until
+                };
+                retry_at = earliest(retry_at, Some(at));
             }
         }
         Err(Unavailable { retry_at })
+    }
+}
+
+/// Takes `endpoint` for one request, as its probe when it is on probation.
+fn take<T>(endpoint: &Arc<Endpoint<T>>, now_ns: u64) -> Option<Taken<T>> {
+    match endpoint.admit(now_ns) {
+        Admit::Yes => Some((Arc::clone(endpoint), false)),
+        Admit::Probe => Some((Arc::clone(endpoint), true)),
+        Admit::No => None,
     }
 }
 

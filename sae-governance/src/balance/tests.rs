@@ -379,7 +379,7 @@ mod random_histories {
 async fn rtt_estimate_is_tower_peak_ewma() {
     let balancer = balancer();
     balancer.apply(WatchEvent::Upsert(registered("a", 1001, 1)));
-    let endpoint = balancer.pick(None).unwrap();
+    let endpoint = Arc::clone(&balancer.pick(None).unwrap());
     let now = tokio::time::Instant::now;
     let estimate_ms = |at| endpoint.rtt_estimate(at).unwrap().as_secs_f64() * 1e3;
     let close = |got: f64, want: f64| (got - want).abs() <= want * 1e-6;

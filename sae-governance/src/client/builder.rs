@@ -10,9 +10,11 @@ use hyper::body::Body;
 use sae_core::{BoxError, Error, IntoRegistry, Registry, ServiceName};
 
 use super::pool::{ConnPool, PoolSettings, Protocol};
+use super::protect::Protection;
 use super::{Client, ClientConfig, Shared};
 use crate::balance::{BalanceConfig, Balancer, LaneFallback};
 use crate::discovery::{self, DiscoveryMode};
+use crate::protection::ProtectionRules;
 
 /// Default bound on waiting for an available instance.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(3);
@@ -39,6 +41,8 @@ pub struct ClientBuilder {
     connect_attempts: usize,
     eject_on_connect_failure: bool,
     max_idle: usize,
+    protection: ProtectionRules,
+    timeout: Option<Duration>,
 }
 
 impl ClientBuilder {
@@ -55,6 +59,8 @@ impl ClientBuilder {
             connect_attempts: DEFAULT_CONNECT_ATTEMPTS,
             eject_on_connect_failure: true,
             max_idle: DEFAULT_MAX_IDLE,
+            protection: ProtectionRules::default(),
+            timeout: None,
         }
     }
 
@@ -119,6 +125,25 @@ impl ClientBuilder {
         }
     }
 
+    /// The protection rules the calls follow (default: the built-in ones,
+    /// [`ProtectionSet::defaults`](crate::protection::ProtectionSet::defaults)):
+    /// timeouts, retries within a budget, outlier detection and the circuit
+    /// breaker for this service. Clones of the handle share it, so a swap
+    /// applies to every client built with it.
+    pub fn protection(mut self, rules: ProtectionRules) -> Self {
+        self.protection = rules;
+        self
+    }
+
+    /// A timeout for every call, retries included, when the rules give
+    /// this service none (default: none). A [`CallTimeout`](super::CallTimeout)
+    /// in a request's extensions wins over both; the deadline of the request
+    /// being served bounds all of them.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
     /// Cap of idle HTTP/1.1 connections kept per endpoint (default [`DEFAULT_MAX_IDLE`]).
     pub fn max_idle_per_endpoint(mut self, max: usize) -> Self {
         self.max_idle = max;
@@ -171,6 +196,7 @@ impl ClientBuilder {
             connect_timeout: self.connect_timeout,
             max_idle: self.max_idle,
         };
+        let protection = Protection::new(self.protection, service.clone(), self.timeout);
         let balancer = Balancer::new(service, self.balance, self.lane_fallback, move |entry| {
             ConnPool::new(entry.instance.addr(), settings)
         });
@@ -185,6 +211,8 @@ impl ClientBuilder {
                     connect_attempts: self.connect_attempts,
                     eject_on_connect_failure: self.eject_on_connect_failure,
                 },
+                protection,
+                epoch: tokio::time::Instant::now(),
                 retries: AtomicU64::new(0),
                 _discovery: discovery,
             }),

@@ -6,10 +6,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use http::Response;
-use hyper::body::Incoming;
 use sae_core::Error;
 
-type Inner = Pin<Box<dyn Future<Output = Result<Response<Incoming>, Error>> + Send>>;
+use super::ClientBody;
+
+type Inner = Pin<Box<dyn Future<Output = Result<Response<ClientBody>, Error>> + Send>>;
 
 /// The response of a [`super::Client`] call.
 ///
@@ -28,7 +29,7 @@ impl ResponseFuture {
 }
 
 impl Future for ResponseFuture {
-    type Output = Result<Response<Incoming>, Error>;
+    type Output = Result<Response<ClientBody>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.inner.as_mut().poll(cx)

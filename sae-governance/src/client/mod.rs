@@ -68,9 +68,17 @@
 //! # }
 //! ```
 
+mod body;
+mod breaker;
+#[cfg(test)]
+mod breaker_tests;
 mod builder;
 mod future;
 mod pool;
+mod protect;
+#[cfg(test)]
+mod protect_tests;
+mod replay;
 mod send;
 #[cfg(test)]
 mod support;
@@ -92,15 +100,19 @@ use tokio::sync::watch;
 
 pub use crate::balance::{BalanceConfig, LaneFallback};
 pub use crate::discovery::DiscoveryMode;
+pub use body::ClientBody;
 pub use builder::{
     ClientBuilder, DEFAULT_CONNECT_ATTEMPTS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_IDLE,
     DEFAULT_WAIT,
 };
 pub use future::ResponseFuture;
+pub use send::CallTimeout;
 
 use crate::balance::{BalanceStats, Balancer};
 use crate::discovery::DiscoveryHandle;
 use pool::{ConnPool, Protocol};
+use protect::Protection;
+use replay::SendBody;
 
 /// A balancing client for one service; see the [module docs](self).
 ///
@@ -112,10 +124,20 @@ pub struct Client<B = Full<Bytes>> {
 }
 
 struct Shared<B> {
-    balancer: Balancer<ConnPool<B>>,
+    balancer: Balancer<ConnPool<SendBody<B>>>,
     config: ClientConfig,
+    protection: Protection,
+    /// The zero of the breakers' clocks.
+    epoch: tokio::time::Instant,
     retries: AtomicU64,
     _discovery: DiscoveryHandle,
+}
+
+impl<B> Shared<B> {
+    /// `at` as nanoseconds after the client's epoch.
+    fn nanos(&self, at: tokio::time::Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -135,6 +157,8 @@ pub struct ClientStats {
     pub evictions_by_notice: u64,
     /// Endpoints ejected after a connect failure.
     pub connect_ejections: u64,
+    /// Endpoints ejected after consecutive failures (or a failed probe).
+    pub outlier_ejections: u64,
     /// Requests re-sent to another endpoint after a connect failure.
     pub retries: u64,
     /// Discovery updates withheld by push-empty protection.
@@ -169,6 +193,7 @@ impl<B> Client<B> {
         let BalanceStats {
             evictions_by_notice,
             connect_ejections,
+            outlier_ejections,
             withheld_updates,
             discovery_events,
             ..
@@ -176,6 +201,7 @@ impl<B> Client<B> {
         ClientStats {
             evictions_by_notice,
             connect_ejections,
+            outlier_ejections,
             retries: self.shared.retries.load(Ordering::Relaxed),
             withheld_updates,
             discovery_events,
@@ -226,7 +252,7 @@ where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    type Response = http::Response<hyper::body::Incoming>;
+    type Response = http::Response<ClientBody>;
     type Error = Error;
     type Future = ResponseFuture;
 
@@ -236,12 +262,13 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> ResponseFuture {
-        // Read here, in the caller's task, where the server layer's lane scope is.
+        // Read here, in the caller's task, where the server layer's scope is.
         let lane = crate::lane::outbound::prepare(&mut request);
+        let inbound = sae_core::inbound::current();
         ResponseFuture::new(Box::pin(send::send(
             Arc::clone(&self.shared),
             request,
-            lane,
+            send::CallContext { lane, inbound },
         )))
     }
 }

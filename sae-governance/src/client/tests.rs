@@ -177,6 +177,8 @@ async fn a_refused_connect_is_retried_on_another_endpoint() {
     assert_eq!(stats.retries, stats.connect_ejections);
 }
 
+/// A non-idempotent request (a POST) that reached the provider is never
+/// sent again: the provider may have acted on it.
 #[tokio::test]
 async fn a_failure_after_the_request_was_written_is_returned_unchanged() {
     let registry = MemoryRegistry::new();
@@ -197,7 +199,8 @@ async fn a_failure_after_the_request_was_written_is_returned_unchanged() {
     let client = http_client(&registry);
     until(&client, |c| c.endpoints().len() == 1).await;
 
-    let error = client.clone().oneshot(get("/")).await.unwrap_err();
+    let post = Request::post("/").body(Full::from("order")).unwrap();
+    let error = client.clone().oneshot(post).await.unwrap_err();
     assert!(
         matches!(error, Error::Upstream { ref id, .. } if id == "rude"),
         "{error:?}"
@@ -359,7 +362,7 @@ async fn a_pooled_connection_closed_by_the_server_is_not_reused() {
     let client = http_client(&registry);
     until(&client, |c| c.endpoints().len() == 1).await;
 
-    let body = |response: http::Response<hyper::body::Incoming>| async move {
+    let body = |response: http::Response<super::ClientBody>| async move {
         response.into_body().collect().await.unwrap().to_bytes()
     };
     let first = client.clone().oneshot(get("/")).await.unwrap();

@@ -10,7 +10,9 @@
 //! - [`ProviderLayer`]: what the provider does to each request, outermost
 //!   first: [`in_flight`] tracking (the notice window and the drain), the
 //!   [`offline_notice`] (`x-sae-offline`, plus `connection: close` on
-//!   HTTP/1.x, once draining), and the [lane](crate::lane) of the request;
+//!   HTTP/1.x, once draining), the [lane](crate::lane) of the request,
+//!   and traffic protection ([`protect`]: rate limits, isolation, the
+//!   adaptive limit);
 //! - [`shutdown`]: the triggers (SIGTERM, SIGINT, [`ShutdownHandle`], preStop);
 //! - [`admin`]: preStop, readiness and liveness on a separate listener.
 
@@ -18,6 +20,7 @@ pub mod admin;
 pub mod in_flight;
 mod layer;
 pub mod offline_notice;
+pub mod protect;
 mod registrar;
 pub mod serve;
 pub mod shutdown;
@@ -26,8 +29,9 @@ pub(crate) mod test_support;
 
 pub use admin::{Admin, AdminToken};
 pub use in_flight::InFlight;
-pub use layer::ProviderLayer;
+pub use layer::{ProviderLayer, ProviderOuterLayer};
 pub use offline_notice::OfflineNoticeLayer;
+pub use protect::ProtectLayer;
 pub use registrar::DEFAULT_DEREGISTER_TIMEOUT;
 pub use serve::{Provider, ProviderBuilder, ServeReport, ShutdownSignal, StopReport};
 pub use shutdown::{ShutdownHandle, Trigger};

@@ -41,8 +41,8 @@ use arc_swap::ArcSwap;
 use http::{HeaderMap, Uri};
 use sae_core::{Error, Lane};
 
+pub use crate::rule_text::{MAX_RULES_FILE_BYTES, RuleFormat};
 pub use compile::RuleSet;
-pub use load::{MAX_RULES_FILE_BYTES, RuleFormat};
 pub use spec::{PercentageSpec, RuleSpec, RulesSpec, ValueMatchSpec};
 
 /// The running ingress rules, swappable at runtime; clones share them.

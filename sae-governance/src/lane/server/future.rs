@@ -5,20 +5,20 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
-use sae_core::Lane;
+use sae_core::inbound::Inbound;
 use tokio::task::futures::TaskLocalFuture;
 
 /// The response future of [`LaneService`](super::LaneService): every poll
-/// of the inner future (and its drop) happens with the request's lane as
-/// the task's current lane. No allocation.
+/// of the inner future (and its drop) happens with the request's inbound
+/// context (lane, deadline, retry mark) as the task's. No allocation.
 #[pin_project]
 pub struct ResponseFuture<F: Future> {
     #[pin]
-    inner: TaskLocalFuture<Option<Lane>, F>,
+    inner: TaskLocalFuture<Inbound, F>,
 }
 
 impl<F: Future> ResponseFuture<F> {
-    pub(super) fn new(inner: TaskLocalFuture<Option<Lane>, F>) -> Self {
+    pub(super) fn new(inner: TaskLocalFuture<Inbound, F>) -> Self {
         ResponseFuture { inner }
     }
 }

@@ -5,7 +5,9 @@ use std::task::{Context, Poll};
 use std::sync::Arc;
 
 use http::Request;
-use sae_core::{Lane, lane, wire};
+use sae_core::inbound::{self, Inbound};
+use sae_core::{Lane, wire};
+use tokio::time::Instant;
 use tower_service::Service;
 
 use super::{RequestContext, ResponseFuture};
@@ -52,24 +54,42 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
-        let lane = self.lane_of(&mut request);
+        let inbound = self.inbound_of(&mut request);
         // The inner `call` runs in the scope too: some services (a
         // `service_fn`, a router's synchronous part) start outbound calls there.
         let inner = &mut self.inner;
-        let future = lane::sync_scope(lane.clone(), || inner.call(request));
-        ResponseFuture::new(lane::scope(lane, future))
+        let future = inbound::sync_scope(inbound.clone(), || inner.call(request));
+        ResponseFuture::new(inbound::scope(inbound, future))
     }
 }
 
 impl<S> LaneService<S> {
-    fn lane_of<B>(&self, request: &mut Request<B>) -> Option<Lane> {
+    /// The request's inbound context: its lane (stored in the
+    /// `RequestContext` too, with the caller), its deadline and whether it
+    /// is a retry.
+    fn inbound_of<B>(&self, request: &mut Request<B>) -> Inbound {
         if !self.trust.believes_request(request.extensions()) {
-            // From outside the system: nobody there may pick a lane or
-            // claim to be a service.
+            // From outside the system: nobody there may pick a lane, claim
+            // to be a service, set a deadline or say it is a retry.
             let headers = request.headers_mut();
             wire::lane::remove(headers);
             headers.remove(&wire::CALLER);
+            headers.remove(&wire::TIMEOUT);
+            headers.remove(&wire::GRPC_TIMEOUT);
+            headers.remove(&wire::RETRY);
         }
+        let headers = request.headers();
+        // Only a request that names a deadline reads the clock.
+        let deadline = wire::deadline::read(headers).map(|budget| Instant::now() + budget);
+        let retried = headers.contains_key(&wire::RETRY);
+        Inbound {
+            lane: self.lane_of(request),
+            deadline,
+            retried,
+        }
+    }
+
+    fn lane_of<B>(&self, request: &mut Request<B>) -> Option<Lane> {
         // A lane an outer layer decided is kept.
         let decided = RequestContext::from_extensions(request.extensions())
             .and_then(|context| context.lane.clone());

@@ -8,13 +8,16 @@ use std::time::Duration;
 use sae_core::{Error, InstanceBuilder, IntoRegistry, Lifecycle, Registry};
 use tokio::net::TcpListener;
 
+use super::connections::Limits;
 use super::sequence::Timings;
 use super::{AdminBind, Provider};
 use crate::lane::{IngressTrust, LaneLayer, LaneRules};
+use crate::protection::ProtectionRules;
 use crate::provider::admin::{Admin, AdminToken};
 use crate::provider::in_flight::InFlight;
 use crate::provider::layer::ProviderLayer;
 use crate::provider::offline_notice::OfflineNoticeLayer;
+use crate::provider::protect::ProtectLayer;
 use crate::provider::registrar::{DEFAULT_DEREGISTER_TIMEOUT, ReadinessCheck, Registrar};
 use crate::provider::shutdown::ShutdownHandle;
 
@@ -32,6 +35,22 @@ pub const DEFAULT_NOTICE_MAX: Duration = Duration::from_secs(10);
 /// Default bound on the drain (graceful shutdown until every connection
 /// ended); see [`DEFAULT_NOTICE_MAX`] for how it fits the grace period.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default bound on how long a connection may take to send a complete
+/// request head, on the service and the admin listener alike: generous for
+/// any real client on a slow network, short enough that a client sending
+/// half a head cannot hold a connection for long.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default cap on the service listener's connections: far above what a
+/// service's consumers keep open (a small pool per consumer process). Keep
+/// it below the process's file-descriptor limit, so the cap, not a failing
+/// `accept`, is what turns connections away.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Default cap on the admin listener's connections: kubelet's probes and
+/// preStop hook, and an operator or two.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: usize = 64;
 
 /// Where [`ProviderBuilder::build`] validates an instance whose address the
 /// listener completes later; never registered.
@@ -54,6 +73,9 @@ pub struct ProviderBuilder {
     deregister_timeout: Duration,
     handle_signals: bool,
     offline_notice: bool,
+    protection: ProtectionRules,
+    limits: Limits,
+    admin_limits: Limits,
 }
 
 impl ProviderBuilder {
@@ -76,6 +98,15 @@ impl ProviderBuilder {
             deregister_timeout: DEFAULT_DEREGISTER_TIMEOUT,
             handle_signals: true,
             offline_notice: true,
+            protection: ProtectionRules::default(),
+            limits: Limits {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                max_connections: DEFAULT_MAX_CONNECTIONS,
+            },
+            admin_limits: Limits {
+                header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+                max_connections: DEFAULT_ADMIN_MAX_CONNECTIONS,
+            },
         }
     }
 
@@ -162,6 +193,42 @@ impl ProviderBuilder {
         self
     }
 
+    /// Applies `rules` (hot-swappable through any clone of the handle) to
+    /// the requests this provider serves: rate limits, isolation and the
+    /// adaptive limit ([`crate::provider::protect`]). Default:
+    /// [`ProtectionRules::default`], the built-in rules, which include the
+    /// adaptive limit.
+    pub fn protection(mut self, rules: ProtectionRules) -> Self {
+        self.protection = rules;
+        self
+    }
+
+    /// How long a connection may take to send a complete request head,
+    /// on the service and the admin listener (default
+    /// [`DEFAULT_HEADER_READ_TIMEOUT`]); a connection that takes longer is
+    /// closed. It also closes an HTTP/1 connection idle that long between
+    /// requests.
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.header_read_timeout = timeout;
+        self.admin_limits.header_read_timeout = timeout;
+        self
+    }
+
+    /// Connections the service listener serves at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); past it a new connection is closed at
+    /// once, with nothing of it processed, until one ends.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.limits.max_connections = max;
+        self
+    }
+
+    /// Connections the admin listener serves at once (default
+    /// [`DEFAULT_ADMIN_MAX_CONNECTIONS`]).
+    pub fn admin_max_connections(mut self, max: usize) -> Self {
+        self.admin_limits.max_connections = max;
+        self
+    }
+
     internal_pub! {
         /// Whether to stamp the offline notice and hold the notice window
         /// (default `true`). Off, the provider deregisters and closes at
@@ -189,8 +256,9 @@ impl ProviderBuilder {
     /// The instance's validation errors (every rule but the address, which
     /// the bound listener completes when serving starts); [`Error::Config`]
     /// for a malformed admin token, an admin listener on a non-loopback
-    /// address without a token, or a notice maximum shorter than its quiet
-    /// period; [`Error::Io`] when an admin listener's address cannot be read.
+    /// address without a token, a notice maximum shorter than its quiet
+    /// period, a zero header-read timeout or connection cap; [`Error::Io`]
+    /// when an admin listener's address cannot be read.
     pub fn build(self) -> Result<Provider, Error> {
         // Validate the instance now, at a stand-in address for the parts
         // the listener fills in, and fix its id (generated when not given)
@@ -205,6 +273,23 @@ impl ProviderBuilder {
                     self.timings.notice_max, self.timings.notice_quiet_period
                 ),
             });
+        }
+        if self.limits.header_read_timeout.is_zero() {
+            return Err(Error::Config {
+                at: "header_read_timeout".into(),
+                message: "must be longer than zero".into(),
+            });
+        }
+        for (at, limits) in [
+            ("max_connections", self.limits),
+            ("admin_max_connections", self.admin_limits),
+        ] {
+            if limits.max_connections == 0 {
+                return Err(Error::Config {
+                    at: at.into(),
+                    message: "must be at least 1".into(),
+                });
+            }
         }
         let mut admin = Admin::new(self.lifecycle.clone(), self.shutdown.clone())
             // preStop answers once the window is over, which is at most this far away.
@@ -236,7 +321,8 @@ impl ProviderBuilder {
         }
         .trust(self.trust);
         let in_flight = InFlight::new();
-        let layer = ProviderLayer::new(&in_flight, notice, lane);
+        let protect = ProtectLayer::new(self.protection, checked.service().clone());
+        let layer = ProviderLayer::new(&in_flight, notice, lane, protect);
         let mut registrar =
             Registrar::new(self.registry, self.lifecycle.clone(), self.instance, id)
                 .deregister_timeout(self.deregister_timeout);
@@ -254,6 +340,8 @@ impl ProviderBuilder {
             timings: self.timings,
             handle_signals: self.handle_signals,
             offline_notice: self.offline_notice,
+            limits: self.limits,
+            admin_limits: self.admin_limits,
         })
     }
 }

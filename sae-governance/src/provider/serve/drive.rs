@@ -46,6 +46,8 @@ impl Provider {
             timings,
             handle_signals,
             offline_notice,
+            limits: _,
+            admin_limits,
         } = self;
         let admin = match admin {
             None => None,
@@ -66,7 +68,7 @@ impl Provider {
             if let Ok(addr) = listener.local_addr() {
                 tracing::info!(%addr, "admin endpoints listening");
             }
-            let mut connections = Connections::new(false);
+            let mut connections = Connections::new(admin_limits, false);
             connections
                 .accept_until(&listener, admin.router(), async {
                     let _ = admin_stop_rx.await;

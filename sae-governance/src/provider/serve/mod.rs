@@ -9,14 +9,28 @@
 //!  │ Draining ─ deregister (≤ deregister timeout; a failure is logged, not fatal)
 //!  │ notice window: keep accepting, stamp x-sae-offline (+ connection: close)
 //!  │   until no request arrived for the quiet period (≤ notice max)
-//!  │ graceful shutdown: stop accepting, HTTP/1 closes after the current
-//!  │   response, HTTP/2 gets GOAWAY; wait for connections (≤ drain timeout)
+//!  │ graceful shutdown: stop accepting, close connections that have not
+//!  │   completed a request head, HTTP/1 closes after the current response,
+//!  │   HTTP/2 gets GOAWAY; wait for connections (≤ drain timeout)
 //!  ▼ Stopped ─ the serve call returns a ServeReport
 //! ```
 //!
 //! Each step is a `tracing` info event with its duration. Consumers using
 //! sae's client evict the instance on the first noticed response; others
 //! learn from the registry, which was updated first.
+//!
+//! # Connections
+//!
+//! The serve calls bound what a connection may hold on both listeners, the
+//! service's and the admin one: a connection must complete a request head
+//! within the header-read timeout
+//! ([`ProviderBuilder::header_read_timeout`], default 10 s) or it is
+//! closed, and each listener serves at most so many connections at once
+//! ([`ProviderBuilder::max_connections`], default 10,000;
+//! [`ProviderBuilder::admin_max_connections`], default 64); past the cap a
+//! new connection is closed at once. A client sending half a request head
+//! therefore cannot hold a connection, nor the drain: connections without
+//! a request are closed when it starts.
 //!
 //! # Dropping the serve future is `kill -9`
 //!
@@ -82,6 +96,8 @@
 mod builder;
 mod connections;
 mod drive;
+#[cfg(test)]
+mod hygiene_tests;
 mod report;
 mod sequence;
 mod signal;
@@ -91,6 +107,7 @@ mod tests;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use sae_core::{BoxError, Error, Instance, InstanceBuilder, InstanceId, IntoRegistry, Lifecycle};
@@ -100,12 +117,13 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 pub use builder::{
-    DEFAULT_DRAIN_TIMEOUT, DEFAULT_NOTICE_MAX, DEFAULT_NOTICE_QUIET_PERIOD, ProviderBuilder,
+    DEFAULT_ADMIN_MAX_CONNECTIONS, DEFAULT_DRAIN_TIMEOUT, DEFAULT_HEADER_READ_TIMEOUT,
+    DEFAULT_MAX_CONNECTIONS, DEFAULT_NOTICE_MAX, DEFAULT_NOTICE_QUIET_PERIOD, ProviderBuilder,
 };
 pub use report::ServeReport;
 pub use signal::{ShutdownSignal, StopReport};
 
-use connections::Connections;
+use connections::{Connections, Limits};
 use sequence::Timings;
 
 use crate::provider::admin::Admin;
@@ -140,6 +158,10 @@ pub struct Provider {
     timings: Timings,
     handle_signals: bool,
     offline_notice: bool,
+    /// The service listener's connection bounds.
+    limits: Limits,
+    /// The admin listener's.
+    admin_limits: Limits,
 }
 
 impl Provider {
@@ -179,14 +201,18 @@ impl Provider {
     }
 
     /// The provider's server layer ([`ProviderLayer`]: in-flight tracking,
-    /// the offline notice, lanes), for a server you run yourself with
-    /// [`Provider::shutdown_signal`]. The serve calls apply it already; do
-    /// not add it twice.
+    /// the offline notice, lanes, traffic protection), for a server you run
+    /// yourself with [`Provider::shutdown_signal`]; on an axum `Router`, add
+    /// it with `Router::layer` so protection rules can target routes. The
+    /// serve calls apply it already; do not add it twice.
     pub fn layer(&self) -> ProviderLayer {
         self.layer.clone()
     }
 
     /// Serves an axum [`Router`](axum::Router) on `listener` through the whole sequence.
+    ///
+    /// The provider layer goes on the router (`Router::layer`), so
+    /// protection rules see the route each request matched.
     ///
     /// # Errors
     ///
@@ -196,7 +222,8 @@ impl Provider {
         listener: TcpListener,
         router: axum::Router,
     ) -> Result<ServeReport, Error> {
-        self.serve(listener, router).await
+        let router = router.layer(self.layer());
+        self.serve_layered(listener, router).await
     }
 
     /// Serves tonic services (HTTP/2 with prior knowledge) on `listener`
@@ -227,6 +254,33 @@ impl Provider {
     where
         S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
         S::Future: Send + 'static,
+        S::Error: Into<BoxError> + Send + 'static,
+        B: http_body::Body + Send + 'static,
+        B::Data: Send + From<Bytes>,
+        B::Error: Into<BoxError>,
+    {
+        let service = self.layer().layer(service);
+        self.serve_layered(listener, service).await
+    }
+
+    /// [`Provider::serve`] of a service you already wrapped in this
+    /// provider's layer: [`Provider::layer`], or its
+    /// [outer part](ProviderLayer::outer) and [protection](ProviderLayer::protect)
+    /// with layers of your own between them (sae's facade puts tracing
+    /// there). The offline notice, the notice window and the drain count on
+    /// that layer; without it the stop is not lossless.
+    ///
+    /// # Errors
+    ///
+    /// As [`Provider::serve`].
+    pub async fn serve_layered<S, B>(
+        self,
+        listener: TcpListener,
+        service: S,
+    ) -> Result<ServeReport, Error>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
         S::Error: Into<BoxError>,
         B: http_body::Body + Send + 'static,
         B::Data: Send,
@@ -235,13 +289,13 @@ impl Provider {
         let bound = listener
             .local_addr()
             .map_err(|error| Error::io("reading the listener's address", error))?;
-        let service = self.layer().layer(service);
         let record_peer = self.record_peer;
+        let limits = self.limits;
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let (drained_tx, drained_rx) = oneshot::channel::<()>();
 
         let server = async move {
-            let mut connections = Connections::new(record_peer);
+            let mut connections = Connections::new(limits, record_peer);
             connections
                 .accept_until(&listener, service, async {
                     let _ = stop_rx.await;

@@ -1,0 +1,113 @@
+//! Rules as text: the formats (YAML, JSON, TOML), the file size cap, and a
+//! parser whose errors carry the path of the offending field. Shared by
+//! every kind of rule (lane ingress rules, traffic protection).
+
+use std::io::Read;
+use std::path::Path;
+
+use sae_core::Error;
+use serde::de::DeserializeOwned;
+
+/// Rule files larger than this are refused (1 MiB: thousands of rules).
+pub const MAX_RULES_FILE_BYTES: u64 = 1 << 20;
+
+/// The text format of a rule file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuleFormat {
+    /// YAML (`.yaml`, `.yml`).
+    Yaml,
+    /// JSON (`.json`).
+    Json,
+    /// TOML (`.toml`).
+    Toml,
+}
+
+impl RuleFormat {
+    /// The format a file name's extension says, if any.
+    pub fn from_path(path: &Path) -> Option<Self> {
+        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+            "yaml" | "yml" => Some(RuleFormat::Yaml),
+            "json" => Some(RuleFormat::Json),
+            "toml" => Some(RuleFormat::Toml),
+            _ => None,
+        }
+    }
+
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuleFormat::Yaml => "YAML",
+            RuleFormat::Json => "JSON",
+            RuleFormat::Toml => "TOML",
+        }
+    }
+}
+
+/// Deserializes `text`, reporting where in the document a field is wrong:
+/// `YAML rules at rules[0].headers[0]: unknown field ...`.
+pub(crate) fn parse<T: DeserializeOwned>(text: &str, format: RuleFormat) -> Result<T, Error> {
+    let failed = |path: String, message: String| Error::Config {
+        at: if path == "." {
+            format!("{} rules", format.name())
+        } else {
+            format!("{} rules at {path}", format.name())
+        },
+        message,
+    };
+    match format {
+        RuleFormat::Yaml => {
+            let deserializer = serde_yaml_ng::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(deserializer)
+                .map_err(|error| failed(error.path().to_string(), error.inner().to_string()))
+        }
+        RuleFormat::Json => {
+            let mut deserializer = serde_json::Deserializer::from_str(text);
+            serde_path_to_error::deserialize(&mut deserializer)
+                .map_err(|error| failed(error.path().to_string(), error.inner().to_string()))
+        }
+        RuleFormat::Toml => {
+            let deserializer = toml::Deserializer::parse(text)
+                .map_err(|error| failed(".".into(), error.to_string()))?;
+            serde_path_to_error::deserialize(deserializer)
+                .map_err(|error| failed(error.path().to_string(), error.inner().to_string()))
+        }
+    }
+}
+
+/// Reads a rule file (blocking I/O) and says its format, from the extension.
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, [`Error::Config`] for an
+/// unknown extension or a file over [`MAX_RULES_FILE_BYTES`].
+pub(crate) fn read_file(path: &Path) -> Result<(String, RuleFormat), Error> {
+    let shown = path.display().to_string();
+    let format = RuleFormat::from_path(path).ok_or_else(|| Error::Config {
+        at: shown.clone(),
+        message: "unknown rule file extension; use .yaml, .yml, .json or .toml".into(),
+    })?;
+    let file = std::fs::File::open(path)
+        .map_err(|error| Error::io(format!("opening rule file {shown}"), error))?;
+    let mut text = String::new();
+    file.take(MAX_RULES_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|error| Error::io(format!("reading rule file {shown}"), error))?;
+    if text.len() as u64 > MAX_RULES_FILE_BYTES {
+        return Err(Error::Config {
+            at: shown,
+            message: format!("rule file is larger than {MAX_RULES_FILE_BYTES} bytes"),
+        });
+    }
+    Ok((text, format))
+}
+
+/// Prefixes the place of a configuration error with the file it came from.
+pub(crate) fn in_file(path: &Path, error: Error) -> Error {
+    match error {
+        Error::Config { at, message } => Error::Config {
+            at: format!("{}: {at}", path.display()),
+            message,
+        },
+        other => other,
+    }
+}
