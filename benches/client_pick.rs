@@ -26,7 +26,12 @@
 //!   measured end to end in `loopback`: the URI/`Host` rewrite and the
 //!   connection pool;
 //! - `sae_client_stack_untraced`: the same without the trace layer, to
-//!   tell the balancing path from sae-trace's unsampled cost.
+//!   tell the balancing path from sae-trace's unsampled cost;
+//! - `sae_client_protected`: `sae_client_stack_untraced` plus the client's
+//!   traffic protection with the default rules, as the client runs it
+//!   ([`Call`]): the inbound context read, the policy and breaker of the
+//!   call, the retry budget's deposit, the recording of the request for a
+//!   retry, the verdict on the answer and the breaker's count of it.
 //!
 //! The balancers are fed the same way the client's are: one discovery
 //! snapshot ([`Balancer::apply`]); tower's through its `Discover` stream,
@@ -47,6 +52,7 @@ use std::convert::Infallible;
 use std::future::{Future, Ready, ready};
 use std::hint::black_box;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -56,6 +62,8 @@ use http::{Request, Response};
 use opentelemetry::metrics::Meter;
 use sae_core::{Error, RequestContext, ServiceName, WatchEvent, wire};
 use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
+use sae_governance::client::{Call, Protection, Verdict};
+use sae_governance::protection::ProtectionRules;
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::balance::p2c::Balance;
 use tower::discover::ServiceList;
@@ -107,6 +115,8 @@ static OFFLINE: http::HeaderName = http::HeaderName::from_static(wire::OFFLINE_H
 struct SaeClientStack {
     balancer: Balancer<Answer>,
     wait: Duration,
+    /// The client's protection, when the variant measures it.
+    protection: Option<Arc<Protection>>,
 }
 
 type BoxFuture = Pin<Box<dyn Future<Output = Result<Response<Body>, Error>> + Send>>;
@@ -128,6 +138,44 @@ impl Service<Request<Body>> for SaeClientStack {
         }
         let balancer = self.balancer.clone();
         let wait = self.wait;
+        if let Some(protection) = &self.protection {
+            // As `Client::call`: the call begins in the caller's task, the
+            // rest runs in one boxed future (as the unprotected path below).
+            let protection = Arc::clone(protection);
+            let inbound = sae_core::inbound::current();
+            let Ok(mut call) = Call::begin(&protection, &request, lane, inbound.as_ref()) else {
+                unreachable!("the breaker is closed and there is no deadline");
+            };
+            let (request, replay) = call.send_body(request);
+            return Box::pin(async move {
+                let picked = balancer.ready(call.lane(), wait).await?;
+                let endpoint = Arc::clone(&picked);
+                tracing::Span::current().record("sae.instance.id", endpoint.id().as_str());
+                let _until = call.try_until(picked.at());
+                let in_flight = picked.begin();
+                let mut service = *endpoint.state();
+                let response = match service.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                let at = tokio::time::Instant::now();
+                call.answered();
+                let verdict = sae_governance::client::verdict(
+                    response.status(),
+                    response.headers(),
+                    false,
+                    call.policy(),
+                );
+                assert_eq!(verdict, Verdict::Healthy);
+                in_flight.complete_at(at);
+                call.settle(&protection, false, at);
+                drop(replay);
+                if response.headers().contains_key(&OFFLINE) {
+                    balancer.evict(&endpoint);
+                }
+                Ok(response)
+            });
+        }
         Box::pin(async move {
             let picked = balancer.ready(lane.as_ref(), wait).await?;
             let endpoint = std::sync::Arc::clone(&picked);
@@ -168,14 +216,16 @@ fn sae_balancer(endpoints: usize) -> Balancer<Answer> {
 fn tower_peak_ewma(
     endpoints: usize,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error: std::fmt::Debug> {
-    let mut ewma = Balance::new(ServiceList::new((0..endpoints).map(|_| {
-        PeakEwma::new(
-            Answer,
-            Duration::from_millis(30),
-            Duration::from_secs(10).as_nanos() as f64,
-            CompleteOnResponse::default(),
-        )
-    })));
+    let mut ewma = Balance::new(ServiceList::new::<Request<Body>>((0..endpoints).map(
+        |_| {
+            PeakEwma::new(
+                Answer,
+                Duration::from_millis(30),
+                Duration::from_secs(10).as_nanos() as f64,
+                CompleteOnResponse::default(),
+            )
+        },
+    )));
     black_box(one(&mut ewma, request()));
     ewma
 }
@@ -184,12 +234,20 @@ fn tower_peak_ewma(
 fn tower_pending_requests(
     endpoints: usize,
 ) -> impl Service<Request<Body>, Response = Response<Body>, Error: std::fmt::Debug> {
-    let mut pending =
-        Balance::new(ServiceList::new((0..endpoints).map(|_| {
-            PendingRequests::new(Answer, CompleteOnResponse::default())
-        })));
+    let mut pending = Balance::new(ServiceList::new::<Request<Body>>(
+        (0..endpoints).map(|_| PendingRequests::new(Answer, CompleteOnResponse::default())),
+    ));
     black_box(one(&mut pending, request()));
     pending
+}
+
+/// The client's protection of calls to `orders`, with the built-in rules.
+fn protection() -> Arc<Protection> {
+    Arc::new(Protection::new(
+        ProtectionRules::default(),
+        ServiceName::new("orders").unwrap(),
+        None,
+    ))
 }
 
 /// The unsampled telemetry of the calling service, on the bench's meter.
@@ -228,9 +286,19 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(one(&mut pick, request())))
         });
 
+        let mut protected = SaeClientStack {
+            balancer: balancer.clone(),
+            wait: Duration::from_secs(1),
+            protection: Some(protection()),
+        };
+        group.bench_function(BenchmarkId::new("sae_client_protected", endpoints), |b| {
+            b.iter(|| black_box(one(&mut protected, request())))
+        });
+
         let mut untraced = SaeClientStack {
             balancer,
             wait: Duration::from_secs(1),
+            protection: None,
         };
         group.bench_function(
             BenchmarkId::new("sae_client_stack_untraced", endpoints),
@@ -255,6 +323,7 @@ fn find(telemetry: &Telemetry, name: &str) -> Option<counting::Run> {
     let untraced = || SaeClientStack {
         balancer: sae_balancer(endpoints),
         wait: Duration::from_secs(1),
+        protection: None,
     };
     Some(match variant {
         "direct" => run(Answer),
@@ -264,6 +333,10 @@ fn find(telemetry: &Telemetry, name: &str) -> Option<counting::Run> {
             balancer: sae_balancer(endpoints),
         }),
         "sae_client_stack_untraced" => run(untraced()),
+        "sae_client_protected" => run(SaeClientStack {
+            protection: Some(protection()),
+            ..untraced()
+        }),
         "sae_client_stack" => run(telemetry.http_client_layer("orders").layer(untraced())),
         _ => return None,
     })

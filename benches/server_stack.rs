@@ -9,8 +9,12 @@
 //! - `sae_stack_in_lane`: the same, for a request that carries a lane
 //!   (`x-sae-tag`) and an unsampled W3C `traceparent`, so extraction and
 //!   the task-local lane scope do their work;
-//! - `notice_and_in_flight`, `lane`, `lane_in_lane`, `trace_unsampled`: one piece at a time,
-//!   to tell where the cost is.
+//! - `notice_and_in_flight`, `lane`, `lane_in_lane`, `trace_unsampled`,
+//!   `protect`: one piece at a time, to tell where the cost is (`protect`
+//!   is the provider's traffic protection with the default rules: the
+//!   adaptive concurrency limit, admitted and measured);
+//! - `protect_rules`: protection with a rate limit and an isolation rule
+//!   that match the request, beside the adaptive limit.
 //!
 //! Each request is a ready-made `http::Request` handed to the tower service
 //! directly: every future is ready at once and is polled once with a no-op
@@ -32,8 +36,10 @@ use criterion::{Criterion, criterion_group};
 use http::Request;
 use opentelemetry::metrics::Meter;
 use sae::Sae;
-use sae_core::{Instance, Lifecycle, Phase};
+use sae_core::{Instance, Lifecycle, Phase, ServiceName};
 use sae_governance::LaneLayer;
+use sae_governance::protection::{ProtectionRules, RuleFormat};
+use sae_governance::provider::protect::ProtectLayer;
 use sae_governance::provider::{InFlight, OfflineNoticeLayer};
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::{Layer, Service, ServiceBuilder};
@@ -94,6 +100,20 @@ fn variants(meter: &Meter) -> Vec<Variant> {
         .build()
         .unwrap();
     let stack = || sae.layer().layer(Answer);
+    let orders = ServiceName::new("orders").unwrap();
+    // Never reached in the loop: a billion a second, a thousand at once.
+    let rules = ProtectionRules::parse(
+        r#"
+rules:
+  - name: rate
+    strategy: { kind: rate_limit, threshold: 1000000000, stat_duration: 1s }
+  - name: isolation
+    targets: [{ route: /orders/7 }]
+    strategy: { kind: concurrency_limit, max_concurrency: 1000 }
+"#,
+        RuleFormat::Yaml,
+    )
+    .unwrap();
     vec![
         variant("bare", Answer, plain_request),
         variant("sae_stack", stack(), plain_request),
@@ -112,6 +132,16 @@ fn variants(meter: &Meter) -> Vec<Variant> {
             "lane_in_lane",
             LaneLayer::new().layer(Answer),
             laned_request,
+        ),
+        variant(
+            "protect",
+            ProtectLayer::new(ProtectionRules::default(), orders.clone()).layer(Answer),
+            plain_request,
+        ),
+        variant(
+            "protect_rules",
+            ProtectLayer::new(rules, orders).layer(Answer),
+            plain_request,
         ),
         variant(
             "trace_unsampled",

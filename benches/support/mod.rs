@@ -36,7 +36,7 @@ pub type Body = Empty<Bytes>;
 #[derive(Clone, Copy)]
 pub struct Answer;
 
-impl Service<Request<Body>> for Answer {
+impl<B> Service<Request<B>> for Answer {
     type Response = Response<Body>;
     type Error = Infallible;
     type Future = Ready<Result<Response<Body>, Infallible>>;
@@ -45,7 +45,7 @@ impl Service<Request<Body>> for Answer {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _request: Request<Body>) -> Self::Future {
+    fn call(&mut self, _request: Request<B>) -> Self::Future {
         ready(Ok(Response::new(Body::new())))
     }
 }

@@ -21,7 +21,11 @@ use crate::{ServiceName, wire};
 /// assert!(wire::caller::read(&headers).is_none());
 /// ```
 pub fn read(headers: &HeaderMap) -> Option<ServiceName> {
-    let value = headers.get(&wire::CALLER)?;
+    from_value(headers.get(&wire::CALLER)?)
+}
+
+/// The caller an `x-sae-caller` value names, if valid.
+pub(crate) fn from_value(value: &HeaderValue) -> Option<ServiceName> {
     // Length first: a rejected name is copied into its error.
     let name = (value.len() <= MAX_SERVICE_NAME_LEN)
         .then(|| value.to_str().ok())

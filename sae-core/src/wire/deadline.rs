@@ -31,12 +31,19 @@ pub const MAX_DEADLINE: Duration = Duration::from_secs(24 * 3600);
 /// assert_eq!(wire::deadline::read(&headers), Some(Duration::from_millis(100)));
 /// ```
 pub fn read(headers: &HeaderMap) -> Option<Duration> {
-    let sae = headers
-        .get(&wire::TIMEOUT)
-        .and_then(|value| parse_millis(value.as_bytes()));
-    let grpc = headers
-        .get(&wire::GRPC_TIMEOUT)
-        .and_then(|value| parse_grpc(value.as_bytes()));
+    from_values(
+        headers.get(&wire::TIMEOUT),
+        headers.get(&wire::GRPC_TIMEOUT),
+    )
+}
+
+/// The budget of an `x-sae-timeout` and a `grpc-timeout` value.
+pub(crate) fn from_values(
+    sae: Option<&HeaderValue>,
+    grpc: Option<&HeaderValue>,
+) -> Option<Duration> {
+    let sae = sae.and_then(|value| parse_millis(value.as_bytes()));
+    let grpc = grpc.and_then(|value| parse_grpc(value.as_bytes()));
     match (sae, grpc) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -46,7 +46,11 @@ pub fn read(headers: &HeaderMap) -> Option<Lane> {
 
 /// The lane of the `x-sae-tag` header, if present and valid.
 pub fn read_header(headers: &HeaderMap) -> Option<Lane> {
-    let value = headers.get(&wire::LANE)?;
+    header_value(headers.get(&wire::LANE)?)
+}
+
+/// The lane of an `x-sae-tag` value, if valid.
+pub(crate) fn header_value(value: &HeaderValue) -> Option<Lane> {
     valid_lane(value.as_bytes(), wire::LANE_HEADER)
 }
 

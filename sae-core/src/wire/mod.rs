@@ -5,8 +5,9 @@
 //! any other implementation) interoperate when they agree on these names and
 //! meanings, and on the JSON encoding of an instance in
 //! [`crate::instance::encoding`]. Every sae crate reads and writes these
-//! headers through this module ([`lane`], [`caller`]) and looks them up by
-//! the [`HeaderName`] constants below, so there is one reading of each.
+//! headers through this module ([`lane`], [`caller`], [`deadline`]; a
+//! provider reads them all in one pass with [`SaeHeaders`]) and looks them
+//! up by the [`HeaderName`] constants below, so there is one reading of each.
 //!
 //! | where | name | meaning |
 //! |---|---|---|
@@ -68,8 +69,11 @@ pub mod lane;
 #[cfg(test)]
 mod lane_tests;
 pub mod rejection;
+mod scan;
 
 use http::header::HeaderName;
+
+pub use scan::SaeHeaders;
 
 /// Response header (and gRPC initial-metadata key) that announces the offline notice.
 pub const OFFLINE_HEADER: &str = "x-sae-offline";

@@ -312,8 +312,14 @@ impl<T> Pending<T> {
     /// The response head arrived and says the endpoint is healthy: records
     /// the round trip, ends failure accrual (and, for a probe, the
     /// ejection). Returns whether it restored an ejected endpoint.
-    pub fn complete(mut self) -> bool {
-        let now = Instant::now();
+    #[cfg(any(test, feature = "demo-internals"))]
+    pub fn complete(self) -> bool {
+        self.complete_at(Instant::now())
+    }
+
+    /// [`Pending::complete`] with the instant the answer came, for a caller
+    /// that read the clock already.
+    pub fn complete_at(mut self, now: Instant) -> bool {
         let endpoint = &self.endpoint;
         endpoint.record_rtt(now.saturating_duration_since(self.sent_at), now);
         self.settled = true;

@@ -14,15 +14,15 @@
 //! Hand-written, since tower has no breaker (tower#855); every step is an
 //! atomic, so a closed breaker costs a load and two additions per call.
 
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::window::Window;
 use crate::protection::{BreakerPolicy, BreakerStrategy};
 
 const CLOSED: u8 = 0;
 const OPEN: u8 = 1;
 const HALF_OPEN: u8 = 2;
-const BUCKETS: usize = 10;
 
 /// A state of the breaker, for events.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,28 +69,17 @@ pub(crate) struct Breaker {
     state: AtomicU8,
     /// When it last opened, ns after the client's epoch.
     opened_at: AtomicU64,
-    bucket_ns: u64,
-    buckets: [Bucket; BUCKETS],
-}
-
-#[derive(Default)]
-struct Bucket {
-    /// The start of the bucket's span, ns after the epoch (a multiple of
-    /// the bucket length); a stale start means the counts are old.
-    start: AtomicU64,
-    total: AtomicU32,
-    bad: AtomicU32,
+    /// Calls and bad calls.
+    window: Window,
 }
 
 impl Breaker {
     pub(crate) fn new(policy: BreakerPolicy) -> Self {
-        let bucket_ns = (policy.stat_duration.as_nanos() / BUCKETS as u128).max(1) as u64;
         Breaker {
+            window: Window::new(policy.stat_duration),
             policy,
             state: AtomicU8::new(CLOSED),
             opened_at: AtomicU64::new(0),
-            bucket_ns,
-            buckets: Default::default(),
         }
     }
 
@@ -98,12 +87,13 @@ impl Breaker {
         &self.policy
     }
 
-    /// Whether a call may go at `now_ns`; a transition to half-open is
-    /// reported with it.
-    pub(crate) fn allow(&self, now_ns: u64) -> (Allow, Option<Transition>) {
+    /// Whether a call may go now (`now_ns` is asked only when the breaker
+    /// is not closed); a transition to half-open is reported with it.
+    pub(crate) fn allow(&self, now_ns: impl FnOnce() -> u64) -> (Allow, Option<Transition>) {
         match self.state.load(Ordering::Acquire) {
             CLOSED => (Allow::Pass, None),
             OPEN => {
+                let now_ns = now_ns();
                 let opened = self.opened_at.load(Ordering::Acquire);
                 let recovery = self.policy.recovery_timeout.as_nanos() as u64;
                 if now_ns.saturating_sub(opened) < recovery {
@@ -123,17 +113,18 @@ impl Breaker {
         }
     }
 
-    /// Records a call's outcome: `failed`, and how long it took.
+    /// Records a call's outcome: `failed`, and how long it took (asked
+    /// only by the slow-request strategy).
     pub(crate) fn record(
         &self,
         now_ns: u64,
         failed: bool,
-        took: Duration,
+        took: impl FnOnce() -> Duration,
         probe: bool,
     ) -> Option<Transition> {
         let bad = match self.policy.strategy {
             BreakerStrategy::ErrorRatio => failed,
-            BreakerStrategy::SlowRequestRatio => took > self.policy.max_allowed_rt,
+            BreakerStrategy::SlowRequestRatio => took() > self.policy.max_allowed_rt,
         };
         if probe {
             return if bad {
@@ -141,7 +132,7 @@ impl Breaker {
                 self.state.store(OPEN, Ordering::Release);
                 Some((State::HalfOpen, State::Open))
             } else {
-                self.clear();
+                self.window.clear();
                 self.state.store(CLOSED, Ordering::Release);
                 Some((State::HalfOpen, State::Closed))
             };
@@ -149,11 +140,11 @@ impl Breaker {
         if self.state.load(Ordering::Acquire) != CLOSED {
             return None;
         }
-        self.count(now_ns, bad);
+        self.window.add(now_ns, 1, u32::from(bad));
         if !bad {
             return None;
         }
-        let (total, bad) = self.totals(now_ns);
+        let (total, bad) = self.window.totals(now_ns);
         let tripped = total >= self.policy.min_request_amount
             && f64::from(bad) >= self.policy.trigger_ratio * f64::from(total);
         if tripped
@@ -178,49 +169,6 @@ impl Breaker {
 
     pub(crate) fn state(&self) -> State {
         State::of(self.state.load(Ordering::Acquire))
-    }
-
-    fn count(&self, now_ns: u64, bad: bool) {
-        let start = now_ns - now_ns % self.bucket_ns;
-        let bucket = &self.buckets[((now_ns / self.bucket_ns) % BUCKETS as u64) as usize];
-        let seen = bucket.start.load(Ordering::Acquire);
-        if seen != start
-            && bucket
-                .start
-                .compare_exchange(seen, start, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-        {
-            // A new span for this bucket: its counts are a window old. A
-            // call counted by another thread in between may be lost; the
-            // ratio stays sound.
-            bucket.total.store(0, Ordering::Release);
-            bucket.bad.store(0, Ordering::Release);
-        }
-        bucket.total.fetch_add(1, Ordering::AcqRel);
-        if bad {
-            bucket.bad.fetch_add(1, Ordering::AcqRel);
-        }
-    }
-
-    /// Calls and bad calls in the window ending at `now_ns`.
-    fn totals(&self, now_ns: u64) -> (u32, u32) {
-        let window = self.bucket_ns * BUCKETS as u64;
-        self.buckets
-            .iter()
-            .filter(|bucket| now_ns.saturating_sub(bucket.start.load(Ordering::Acquire)) < window)
-            .fold((0, 0), |(total, bad), bucket| {
-                (
-                    total + bucket.total.load(Ordering::Acquire),
-                    bad + bucket.bad.load(Ordering::Acquire),
-                )
-            })
-    }
-
-    fn clear(&self) {
-        for bucket in &self.buckets {
-            bucket.total.store(0, Ordering::Release);
-            bucket.bad.store(0, Ordering::Release);
-        }
     }
 }
 

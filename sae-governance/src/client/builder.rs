@@ -212,7 +212,6 @@ impl ClientBuilder {
                     eject_on_connect_failure: self.eject_on_connect_failure,
                 },
                 protection,
-                epoch: tokio::time::Instant::now(),
                 retries: AtomicU64::new(0),
                 _discovery: discovery,
             }),

@@ -18,13 +18,27 @@ type Inner = Pin<Box<dyn Future<Output = Result<Response<ClientBody>, Error>> + 
 /// `impl Future`, so a hand-written state machine cannot hold it without
 /// boxing anyway, and one allocation per request is small next to a
 /// network round trip. Picking, retrying and evicting all run inside it.
+/// A call answered at once (an open circuit breaker) is not boxed.
 pub struct ResponseFuture {
-    inner: Inner,
+    inner: Kind,
+}
+
+enum Kind {
+    Sending(Inner),
+    Answered(Option<Result<Response<ClientBody>, Error>>),
 }
 
 impl ResponseFuture {
     pub(super) fn new(inner: Inner) -> Self {
-        ResponseFuture { inner }
+        ResponseFuture {
+            inner: Kind::Sending(inner),
+        }
+    }
+
+    pub(super) fn ready(answer: Result<Response<ClientBody>, Error>) -> Self {
+        ResponseFuture {
+            inner: Kind::Answered(Some(answer)),
+        }
     }
 }
 
@@ -32,7 +46,14 @@ impl Future for ResponseFuture {
     type Output = Result<Response<ClientBody>, Error>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        match &mut self.inner {
+            Kind::Sending(inner) => inner.as_mut().poll(cx),
+            Kind::Answered(answer) => Poll::Ready(
+                answer
+                    .take()
+                    .expect("ResponseFuture polled after completion"),
+            ),
+        }
     }
 }
 

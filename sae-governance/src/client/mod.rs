@@ -72,7 +72,9 @@ mod body;
 mod breaker;
 #[cfg(test)]
 mod breaker_tests;
+mod budget;
 mod builder;
+mod call;
 mod future;
 mod pool;
 mod protect;
@@ -84,6 +86,7 @@ mod send;
 mod support;
 #[cfg(test)]
 mod tests;
+mod window;
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -111,8 +114,19 @@ pub use send::CallTimeout;
 use crate::balance::{BalanceStats, Balancer};
 use crate::discovery::DiscoveryHandle;
 use pool::{ConnPool, Protocol};
+#[cfg(not(feature = "demo-internals"))]
 use protect::Protection;
+#[cfg(not(feature = "demo-internals"))]
 use replay::SendBody;
+
+// The call's bookkeeping apart from the network, for sae's benches.
+#[cfg(feature = "demo-internals")]
+#[doc(hidden)]
+pub use {
+    call::{Call, Cause, Done, Replay, Verdict, verdict},
+    protect::{LanePolicy, Protection},
+    replay::SendBody,
+};
 
 /// A balancing client for one service; see the [module docs](self).
 ///
@@ -127,17 +141,8 @@ struct Shared<B> {
     balancer: Balancer<ConnPool<SendBody<B>>>,
     config: ClientConfig,
     protection: Protection,
-    /// The zero of the breakers' clocks.
-    epoch: tokio::time::Instant,
     retries: AtomicU64,
     _discovery: DiscoveryHandle,
-}
-
-impl<B> Shared<B> {
-    /// `at` as nanoseconds after the client's epoch.
-    fn nanos(&self, at: tokio::time::Instant) -> u64 {
-        at.saturating_duration_since(self.epoch).as_nanos() as u64
-    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -265,10 +270,19 @@ where
         // Read here, in the caller's task, where the server layer's scope is.
         let lane = crate::lane::outbound::prepare(&mut request);
         let inbound = sae_core::inbound::current();
+        // Begun before boxing: an open breaker answers without allocating,
+        // and the box holds the call, not the call and the request twice.
+        let call =
+            match call::Call::begin(&self.shared.protection, &request, lane, inbound.as_ref()) {
+                Ok(call) => call,
+                Err(answer) => return ResponseFuture::ready(answer),
+            };
+        let (request, replay) = call.send_body(request);
         ResponseFuture::new(Box::pin(send::send(
             Arc::clone(&self.shared),
+            call,
             request,
-            send::CallContext { lane, inbound },
+            replay,
         )))
     }
 }

@@ -3,8 +3,10 @@
 //!
 //! Resolved once per rule generation, not per call: a call loads one
 //! snapshot (an `ArcSwap` load), compares its generation with the rules'
-//! (an atomic load), and for a lane looks its policy up under a read lock.
-//! A swap of the rules builds new breakers and a new budget.
+//! (an atomic load), and for a lane looks its policy up under a read lock;
+//! the policy it takes holds the breaker and the retry budget, so nothing
+//! is looked up again during the call. A swap of the rules builds new
+//! breakers and a new budget.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,36 +15,61 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use parking_lot::RwLock;
 use sae_core::{Lane, ServiceName};
-use tower::retry::budget::{Budget, TpsBudget};
+use tokio::time::Instant;
 
 use super::breaker::Breaker;
+use super::budget::RetryBudget;
 use crate::protection::{CallPolicy, ProtectionRules};
 
-/// The policy of calls in one lane, with its breaker.
+/// The policy of calls in one lane, with its breaker and the client's
+/// retry budget.
 #[derive(Debug)]
-pub(crate) struct LanePolicy {
+pub struct LanePolicy {
     pub(crate) policy: CallPolicy,
     pub(crate) breaker: Option<Breaker>,
+    budget: Option<Arc<RetryBudget>>,
 }
 
-pub(crate) struct Protection {
+impl LanePolicy {
+    /// Counts a call toward the retry budget, at `now_ns`.
+    pub(crate) fn deposit(&self, now_ns: u64) {
+        if let Some(budget) = &self.budget {
+            budget.deposit(now_ns);
+        }
+    }
+
+    /// Takes one retry from the budget at `now_ns`; `false` when it is spent.
+    pub(crate) fn withdraw(&self, now_ns: u64) -> bool {
+        self.budget
+            .as_ref()
+            .is_some_and(|budget| budget.withdraw(now_ns))
+    }
+}
+
+/// A client's view of the protection rules; see the [module docs](self).
+pub struct Protection {
     rules: ProtectionRules,
     service: ServiceName,
     /// Used when the rules set no timeout for the service.
     default_timeout: Option<Duration>,
     current: ArcSwap<Resolved>,
+    /// The zero of the breakers' clocks.
+    epoch: Instant,
 }
 
 struct Resolved {
     generation: u64,
     base: Arc<LanePolicy>,
     lanes: RwLock<HashMap<Lane, Arc<LanePolicy>>>,
-    /// One budget per client (tower's `TpsBudget`), from the base policy.
-    budget: Option<TpsBudget>,
+    /// One budget per client, from the base policy, shared by the
+    /// policies of every lane.
+    budget: Option<Arc<RetryBudget>>,
 }
 
 impl Protection {
-    pub(crate) fn new(
+    /// The protection of calls to `service` under `rules`, with
+    /// `default_timeout` where the rules give none.
+    pub fn new(
         rules: ProtectionRules,
         service: ServiceName,
         default_timeout: Option<Duration>,
@@ -53,7 +80,19 @@ impl Protection {
             service,
             default_timeout,
             current: ArcSwap::from_pointee(resolved),
+            epoch: Instant::now(),
         }
+    }
+
+    /// The called service.
+    pub fn service(&self) -> &ServiceName {
+        &self.service
+    }
+
+    /// `at` as nanoseconds after the epoch of the breakers' and the retry
+    /// budget's clocks.
+    pub(crate) fn nanos(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     /// The current resolution, rebuilt first when the rules changed.
@@ -85,23 +124,9 @@ impl Protection {
             &self.service,
             Some(lane),
             self.default_timeout,
+            resolved.budget.clone(),
         ));
         Arc::clone(resolved.lanes.write().entry(lane.clone()).or_insert(policy))
-    }
-
-    /// Counts a call toward the retry budget.
-    pub(crate) fn deposit(&self) {
-        if let Some(budget) = &self.resolved().budget {
-            budget.deposit();
-        }
-    }
-
-    /// Takes one retry from the budget; `false` when it is spent.
-    pub(crate) fn withdraw(&self) -> bool {
-        self.resolved()
-            .budget
-            .as_ref()
-            .is_some_and(|budget| budget.withdraw())
     }
 }
 
@@ -114,14 +139,12 @@ impl Resolved {
         // Read the generation first: a swap racing with this build makes
         // the next call build again rather than keep a stale resolution.
         let generation = rules.generation();
-        let base = lane_policy(rules, service, None, default_timeout);
-        let budget = base.policy.retry.as_ref().map(|retry| {
-            TpsBudget::new(
-                retry.budget_window,
-                retry.min_per_second,
-                retry.budget_percent / 100.0,
-            )
-        });
+        let base = rules.load().call_policy(service, None);
+        let budget = base
+            .retry
+            .as_ref()
+            .map(|retry| Arc::new(RetryBudget::new(retry)));
+        let base = lane_policy(rules, service, None, default_timeout, budget.clone());
         Resolved {
             generation,
             base: Arc::new(base),
@@ -136,13 +159,18 @@ fn lane_policy(
     service: &ServiceName,
     lane: Option<&Lane>,
     default_timeout: Option<Duration>,
+    budget: Option<Arc<RetryBudget>>,
 ) -> LanePolicy {
     let mut policy = rules.load().call_policy(service, lane);
     if policy.timeout.is_none() {
         policy.timeout = default_timeout;
     }
     let breaker = policy.breaker.clone().map(Breaker::new);
-    LanePolicy { policy, breaker }
+    LanePolicy {
+        policy,
+        breaker,
+        budget,
+    }
 }
 
 impl std::fmt::Debug for Protection {

@@ -185,7 +185,11 @@ async fn a_rejection_is_sent_again_whatever_the_method_with_its_body_and_the_ret
     let seen = provider.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].retry, None);
-    assert_eq!(seen[1].retry.as_deref(), Some("1"), "the retry says so");
+    assert_eq!(
+        seen[1].retry.as_deref(),
+        Some("2"),
+        "the retry is the second attempt"
+    );
     assert_eq!(seen[1].body, "an order", "the body was sent again");
     let stats = client.stats();
     assert_eq!((stats.retries, stats.outlier_ejections), (1, 0));
@@ -253,7 +257,7 @@ async fn a_request_that_is_itself_a_retry_is_not_retried_downstream() {
         }
     }));
     let retried = Request::get("/")
-        .header(wire::RETRY_HEADER, "1")
+        .header(wire::RETRY_HEADER, "2")
         .body(())
         .unwrap();
     assert_eq!(

@@ -26,7 +26,7 @@ pub(crate) const MAX_REPLAY_BYTES: usize = 64 * 1024;
 
 /// What was read of a body, to send again.
 #[derive(Debug, Default)]
-pub(crate) struct Tape {
+pub struct Tape {
     frames: Vec<Bytes>,
     trailers: Option<HeaderMap>,
     len: usize,
@@ -38,24 +38,32 @@ pub(crate) struct Tape {
 
 /// A request body as a [`Client`](super::Client) sends it.
 #[pin_project(project = Projected)]
-pub(crate) enum SendBody<B> {
+pub enum SendBody<B> {
     /// The caller's body, recorded when a retry may need it.
     Live {
+        /// The caller's body.
         #[pin]
         body: B,
+        /// Where its frames are copied, when recorded.
         tape: Option<Arc<Mutex<Tape>>>,
     },
-    /// A recorded body, sent again.
-    Replay {
-        frames: std::vec::IntoIter<Bytes>,
-        trailers: Option<HeaderMap>,
-        len: usize,
-    },
+    /// A recorded body, sent again (boxed: a retry is rare, and every
+    /// request's future holds a `SendBody`).
+    Replay(Box<Replayed>),
+}
+
+/// What a replayed body has left to send.
+#[derive(Debug)]
+pub struct Replayed {
+    frames: std::vec::IntoIter<Bytes>,
+    trailers: Option<HeaderMap>,
+    /// The bytes left, for the size hint.
+    len: usize,
 }
 
 /// Whether and how a body can be sent again.
 #[derive(Clone, Debug)]
-pub(crate) enum Recording {
+pub enum Recording {
     /// Not recorded: no retry will need it.
     Off,
     /// Empty: nothing to record, always sent again.
@@ -90,17 +98,19 @@ impl<B> SendBody<B> {
     pub(crate) fn replay(recording: &Recording) -> Option<Self> {
         match recording {
             Recording::Off => None,
-            Recording::Empty => Some(SendBody::Replay {
+            Recording::Empty => Some(SendBody::Replay(Box::new(Replayed {
                 frames: Vec::new().into_iter(),
                 trailers: None,
                 len: 0,
-            }),
+            }))),
             Recording::Tape(tape) => {
                 let tape = tape.lock();
-                (tape.complete && !tape.overflowed).then(|| SendBody::Replay {
-                    frames: tape.frames.clone().into_iter(),
-                    trailers: tape.trailers.clone(),
-                    len: tape.len,
+                (tape.complete && !tape.overflowed).then(|| {
+                    SendBody::Replay(Box::new(Replayed {
+                        frames: tape.frames.clone().into_iter(),
+                        trailers: tape.trailers.clone(),
+                        len: tape.len,
+                    }))
                 })
             }
         }
@@ -128,11 +138,13 @@ where
                 }
                 Poll::Ready(frame.map(|frame| frame.map_err(Into::into)))
             }
-            Projected::Replay {
-                frames, trailers, ..
-            } => Poll::Ready(match frames.next() {
-                Some(data) => Some(Ok(Frame::data(data))),
-                None => trailers
+            Projected::Replay(replayed) => Poll::Ready(match replayed.frames.next() {
+                Some(data) => {
+                    replayed.len -= data.len();
+                    Some(Ok(Frame::data(data)))
+                }
+                None => replayed
+                    .trailers
                     .take()
                     .map(|trailers| Ok(Frame::trailers(trailers))),
             }),
@@ -142,16 +154,14 @@ where
     fn is_end_stream(&self) -> bool {
         match self {
             SendBody::Live { body, .. } => body.is_end_stream(),
-            SendBody::Replay {
-                frames, trailers, ..
-            } => frames.len() == 0 && trailers.is_none(),
+            SendBody::Replay(replayed) => replayed.frames.len() == 0 && replayed.trailers.is_none(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match self {
             SendBody::Live { body, .. } => body.size_hint(),
-            SendBody::Replay { len, .. } => SizeHint::with_exact(*len as u64),
+            SendBody::Replay(replayed) => SizeHint::with_exact(replayed.len as u64),
         }
     }
 }

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use http::Request;
 use sae_core::inbound::{self, Inbound};
-use sae_core::{Lane, wire};
+use sae_core::wire::{self, SaeHeaders};
+use sae_core::{Lane, ServiceName};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -78,47 +79,50 @@ impl<S> LaneService<S> {
             headers.remove(&wire::GRPC_TIMEOUT);
             headers.remove(&wire::RETRY);
         }
-        let headers = request.headers();
+        let found = SaeHeaders::scan(request.headers());
         // Only a request that names a deadline reads the clock.
-        let deadline = wire::deadline::read(headers).map(|budget| Instant::now() + budget);
-        let retried = headers.contains_key(&wire::RETRY);
+        let deadline = found.deadline().map(|budget| Instant::now() + budget);
+        let retried = found.retried();
+        let (lane, caller) = self.lane_of(request, &found);
+        record(request.extensions_mut(), lane.clone(), caller);
         Inbound {
-            lane: self.lane_of(request),
+            lane,
             deadline,
             retried,
         }
     }
 
-    fn lane_of<B>(&self, request: &mut Request<B>) -> Option<Lane> {
-        // A lane an outer layer decided is kept.
+    /// The request's lane: one an outer layer decided, else the headers',
+    /// else the rules'; and its caller.
+    fn lane_of<B>(
+        &self,
+        request: &Request<B>,
+        found: &SaeHeaders<'_>,
+    ) -> (Option<Lane>, Option<ServiceName>) {
         let decided = RequestContext::from_extensions(request.extensions())
             .and_then(|context| context.lane.clone());
-        let lane = decided
-            .or_else(|| wire::lane::read(request.headers()))
-            .or_else(|| {
-                self.rules
-                    .as_ref()
-                    .and_then(|rules| rules.assign(request.headers(), request.uri()))
-            });
-        let caller = wire::caller::read(request.headers());
-        let extensions = request.extensions_mut();
-        match extensions.get_mut::<RequestContext>() {
-            Some(context) => {
-                context.lane = lane.clone();
-                if context.caller.is_none() {
-                    context.caller = caller;
-                }
+        let lane = decided.or_else(|| found.lane()).or_else(|| {
+            self.rules
+                .as_ref()
+                .and_then(|rules| rules.assign(request.headers(), request.uri()))
+        });
+        (lane, found.caller())
+    }
+}
+
+/// Stores the lane and caller in the request's [`RequestContext`].
+fn record(extensions: &mut http::Extensions, lane: Option<Lane>, caller: Option<ServiceName>) {
+    match extensions.get_mut::<RequestContext>() {
+        Some(context) => {
+            context.lane = lane;
+            if context.caller.is_none() {
+                context.caller = caller;
             }
-            // A base request with no caller has nothing to record: an absent
-            // context means exactly that, and inserting one would allocate
-            // the request's extension map.
-            None if lane.is_none() && caller.is_none() => {}
-            None => RequestContext {
-                lane: lane.clone(),
-                caller,
-            }
-            .insert_into(extensions),
         }
-        lane
+        // A base request with no caller has nothing to record: an absent
+        // context means exactly that, and inserting one would allocate
+        // the request's extension map.
+        None if lane.is_none() && caller.is_none() => {}
+        None => RequestContext { lane, caller }.insert_into(extensions),
     }
 }
