@@ -18,7 +18,8 @@ use http::{HeaderMap, HeaderValue};
 use super::{caller, deadline, lane};
 use crate::{Lane, ServiceName};
 
-/// The sae headers of a request; see the [module docs](self).
+/// The sae headers of a request, read in one pass: six lookups hash six
+/// names, one pass compares lengths and bytes of the few headers present.
 ///
 /// ```
 /// use std::time::Duration;

@@ -74,7 +74,7 @@ pub struct Replay {
 /// or a deadline already spent.
 pub type Done = Result<Response<ClientBody>, Error>;
 
-/// One call's protection state; see the [module docs](self).
+/// One call's protection state: which deadline bounds it, what it may retry.
 pub struct Call {
     lane: Option<Lane>,
     policy: Arc<LanePolicy>,

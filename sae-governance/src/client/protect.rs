@@ -46,7 +46,7 @@ impl LanePolicy {
     }
 }
 
-/// A client's view of the protection rules; see the [module docs](self).
+/// A client's view of the protection rules: the policy per lane, swapped when the rules change.
 pub struct Protection {
     rules: ProtectionRules,
     service: ServiceName,
