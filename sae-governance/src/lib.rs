@@ -91,6 +91,7 @@ pub mod lane;
 pub mod protection;
 pub mod provider;
 mod rule_text;
+mod waiting;
 
 pub use client::{Client, ClientBuilder};
 pub use lane::{IngressTrust, LaneLayer, LaneRules};

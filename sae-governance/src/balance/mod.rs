@@ -278,14 +278,22 @@ impl<T> Balancer<T> {
     /// `base × ejections` at most `max`, unless the service's share of
     /// outlier-ejected endpoints is full (`max_ejection_percent`, but one
     /// may always be). Returns when the ejection ends, or `None` when the
-    /// cap kept the endpoint in rotation.
+    /// cap kept the endpoint in rotation or it is ejected already. An
+    /// ejected endpoint is ejected again (for longer) only by its `probe`'s
+    /// failure: calls sent before its ejection that fail afterwards say
+    /// nothing new about it.
     pub fn eject_outlier(
         &self,
         endpoint: &Endpoint<T>,
         policy: &OutlierPolicy,
+        probe: bool,
     ) -> Option<Ejection> {
         let health = endpoint.health();
-        if !health.is_outlier_ejected() {
+        if health.is_outlier_ejected() {
+            if !probe {
+                return None;
+            }
+        } else {
             // Rare (an ejection), so counting the ejected ones costs a scan
             // rather than bookkeeping on every change of the set.
             let set = self.inner.set.load();

@@ -44,7 +44,8 @@ fn fail(balancer: &Balancer<()>, id: &str, policy: &OutlierPolicy) -> bool {
     let target = endpoint(balancer, id);
     let in_flight = target.begin();
     let in_a_row = in_flight.fail(true);
-    in_a_row >= policy.consecutive_failures && balancer.eject_outlier(&target, policy).is_some()
+    in_a_row >= policy.consecutive_failures
+        && balancer.eject_outlier(&target, policy, false).is_some()
 }
 
 fn picked(balancer: &Balancer<()>, picks: usize) -> HashSet<String> {
@@ -67,6 +68,28 @@ async fn the_nth_consecutive_failure_ejects_and_a_success_resets_the_count() {
     }
     assert!(fail(&balancer, "bad", &policy), "the fifth in a row ejects");
     assert_eq!(picked(&balancer, 200), HashSet::from(["good".to_owned()]));
+    assert_eq!(balancer.stats().outlier_ejections, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn failures_of_calls_sent_before_an_ejection_do_not_eject_again() {
+    let balancer = balancer_of(&["bad", "good"]);
+    let policy = outlier();
+    let bad = endpoint(&balancer, "bad");
+    // Ten calls in flight to "bad" when it starts failing.
+    let pending: Vec<_> = (0..2 * policy.consecutive_failures)
+        .map(|_| bad.begin())
+        .collect();
+    let mut ejections = Vec::new();
+    for in_flight in pending {
+        let in_a_row = in_flight.fail(true);
+        if in_a_row >= policy.consecutive_failures
+            && let Some(ejection) = balancer.eject_outlier(&bad, &policy, false)
+        {
+            ejections.push(ejection.ejections);
+        }
+    }
+    assert_eq!(ejections, [1], "ejected once, for the base time");
     assert_eq!(balancer.stats().outlier_ejections, 1);
 }
 
@@ -131,7 +154,7 @@ async fn after_the_ejection_one_real_request_probes_success_restores_failure_eje
     // The probe fails: ejected again, for twice the base.
     let in_flight = probe.begin();
     in_flight.fail(true);
-    let ejection = balancer.eject_outlier(&bad, &policy).unwrap();
+    let ejection = balancer.eject_outlier(&bad, &policy, true).unwrap();
     assert_eq!(ejection.ejections, 2);
     assert_eq!(
         ejection.until - tokio::time::Instant::now(),

@@ -278,11 +278,13 @@ where
                 Err(answer) => return ResponseFuture::ready(answer),
             };
         let (request, replay) = call.send_body(request);
+        let waiting = crate::waiting::Waiting::begin();
         ResponseFuture::new(Box::pin(send::send(
             Arc::clone(&self.shared),
             call,
             request,
             replay,
+            waiting,
         )))
     }
 }

@@ -28,6 +28,7 @@ use super::call::{Call, Cause, Replay, Verdict, verdict};
 use super::pool::{Conn, ConnPool, Protocol};
 use super::replay::SendBody;
 use crate::balance::{Endpoint, Pending};
+use crate::waiting::Waiting;
 
 /// A per-call timeout, put in the request's extensions: wins over the
 /// client's and the rules' timeout (the inbound deadline still bounds it).
@@ -45,12 +46,14 @@ pub struct CallTimeout(pub Duration);
 type Endpointed<B> = Arc<Endpoint<ConnPool<SendBody<B>>>>;
 
 /// Sends a call [`Call::begin`] let through (in the caller's task, where
-/// the lane and the inbound deadline are).
+/// the lane and the inbound deadline are). `_waiting` counts the call as
+/// pending for the request being served until the call ends.
 pub(super) async fn send<B>(
     shared: Arc<Shared<B>>,
     mut call: Call,
     mut request: Request<SendBody<B>>,
     replay: Option<Replay>,
+    _waiting: Waiting,
 ) -> Result<Response<ClientBody>, Error>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -315,7 +318,7 @@ fn failed<B>(
         return;
     };
     if (probe || in_a_row >= outlier.consecutive_failures)
-        && let Some(ejected) = shared.balancer.eject_outlier(endpoint, outlier)
+        && let Some(ejected) = shared.balancer.eject_outlier(endpoint, outlier, probe)
     {
         let service = shared.balancer.service();
         let ejected_for = ejected.until.saturating_duration_since(Instant::now());

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::protection::AdaptivePolicy;
+use crate::waiting::Downstream;
 
 /// Shortest sampling window (Netflix's `WindowedLimit` allows down to
 /// 100 ms; Envoy's adaptive concurrency filter recomputes every 100 ms).
@@ -70,24 +71,35 @@ struct Window {
 #[derive(Debug)]
 pub(super) struct Permit {
     adaptive: Arc<Adaptive>,
-    /// When it was admitted, if it is timed.
-    started: Option<Instant>,
+    /// When it was admitted and how long it waited on its outbound calls,
+    /// if it is timed.
+    timed: Option<Arc<Downstream>>,
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
         self.adaptive.in_flight.fetch_sub(1, Ordering::AcqRel);
+        // Dropped unanswered, the caller went away (most often its timeout):
+        // it took at least this long, and under overload that is the
+        // latency that matters. Counting only answered requests would judge
+        // a flooded service by the few that got through in time.
+        if let Some(timed) = self.timed.take() {
+            self.adaptive.sample_since(&timed, Instant::now());
+        }
     }
 }
 
 impl Permit {
-    /// The response is ready: a timed request's latency is a sample of the
-    /// window.
-    pub(super) fn complete(self) {
-        if let Some(started) = self.started {
-            let now = Instant::now();
-            self.adaptive
-                .sample(now.saturating_duration_since(started), now);
+    /// The scope a timed request's outbound calls report to.
+    pub(super) fn downstream(&self) -> Option<&Arc<Downstream>> {
+        self.timed.as_ref()
+    }
+
+    /// The response is ready: a timed request's own latency (without the
+    /// time it waited on outbound calls) is a sample of the window.
+    pub(super) fn complete(mut self) {
+        if let Some(timed) = self.timed.take() {
+            self.adaptive.sample_since(&timed, Instant::now());
         }
     }
 }
@@ -150,7 +162,7 @@ impl Adaptive {
         }
         Some(Permit {
             adaptive: self.clone(),
-            started: self.timed().then(Instant::now),
+            timed: self.timed().then(|| Downstream::new(Instant::now())),
         })
     }
 
@@ -166,6 +178,11 @@ impl Adaptive {
                 count % TIME_ONE_IN == 0
             })
             .unwrap_or(true)
+    }
+
+    fn sample_since(&self, timed: &Downstream, now: Instant) {
+        let took = now.saturating_duration_since(timed.started());
+        self.sample(took.saturating_sub(timed.waited()), now);
     }
 
     fn sample(&self, rtt: Duration, now: Instant) {
@@ -192,6 +209,13 @@ impl Adaptive {
         if at < self.window.ends_at.load(Ordering::Relaxed) {
             return;
         }
+        // Too few samples to say anything: the window stays open until it
+        // has them (Netflix's `WindowedLimit`). Dropping it instead would
+        // leave a lightly loaded service with no latency baseline, and the
+        // first overloaded windows would become that baseline.
+        if self.window.samples.load(Ordering::Relaxed) < WINDOW_SAMPLES {
+            return;
+        }
         let samples = self.window.samples.swap(0, Ordering::Relaxed);
         let rtt_sum = self.window.rtt_nanos.swap(0, Ordering::Relaxed);
         // Requests still running are in flight in the next window too.
@@ -200,15 +224,15 @@ impl Adaptive {
             .max_in_flight
             .swap(self.in_flight.load(Ordering::Relaxed), Ordering::Relaxed);
         let average = rtt_sum / u64::from(samples.max(1));
-        // Netflix's window: twice the latency, within the bounds.
-        let length = (2 * average).clamp(nanos(MIN_WINDOW), nanos(MAX_WINDOW));
-        self.window.ends_at.store(at + length, Ordering::Relaxed);
-        if samples < WINDOW_SAMPLES {
-            // Too few samples to say anything: the window is dropped.
-            return;
-        }
         let before = self.limit();
         let limit = gradient.update(average as f64, max_in_flight);
+        // The next window lasts twice the service's usual latency, within
+        // the bounds. Netflix takes twice the window's least latency; the
+        // norm serves the same end (an overload must not lengthen the
+        // windows that are to end it) without one more atomic per sample.
+        let length = (2.0 * gradient.long_rtt.value) as u64;
+        let length = length.clamp(nanos(MIN_WINDOW), nanos(MAX_WINDOW));
+        self.window.ends_at.store(at + length, Ordering::Relaxed);
         if limit != before {
             self.limit.store(limit, Ordering::Relaxed);
             tracing::debug!(
@@ -251,7 +275,15 @@ impl Gradient2 {
         // must not divide by zero.
         let short = short.max(1.0);
         let queue = self.estimated.sqrt().max(MIN_QUEUE);
-        let long = self.long_rtt.add(short);
+        // While the long-term average is still a plain mean of a few
+        // windows, an overload in them would become the norm it is judged
+        // by: a window counts at most as the tolerance allows.
+        let norm = if self.long_rtt.count == 0 || self.long_rtt.count >= LONG_WARMUP {
+            short
+        } else {
+            short.min(self.tolerance * self.long_rtt.value)
+        };
+        let long = self.long_rtt.add(norm);
         // Back from a long overload, the long-term latency is still high:
         // bring it down faster than its average would.
         if long / short > 2.0 {
@@ -262,9 +294,24 @@ impl Gradient2 {
             return self.estimated as u32;
         }
         let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
-        let target = self.estimated * gradient + queue;
-        let smoothed = self.estimated * (1.0 - SMOOTHING) + target * SMOOTHING;
-        self.estimated = smoothed.clamp(self.min, self.max);
+        // A fall starts from what was in flight: a limit above it was
+        // never tried, so it says nothing about what the service carries.
+        let tried = if gradient < 1.0 {
+            self.estimated.min(f64::from(max_in_flight))
+        } else {
+            self.estimated
+        };
+        let target = tried * gradient + queue;
+        // Growth is smoothed (Netflix); a fall is taken at once, at most a
+        // halving per window: smoothed, a limit far above what the service
+        // can carry takes dozens of windows to come down, and the queue it
+        // lets in meanwhile outlives every caller's timeout.
+        let next = if target < self.estimated {
+            target
+        } else {
+            self.estimated * (1.0 - SMOOTHING) + target * SMOOTHING
+        };
+        self.estimated = next.clamp(self.min, self.max);
         self.estimated as u32
     }
 }
@@ -368,6 +415,53 @@ mod tests {
         }
         // A zero latency (a paused clock) is no division by zero.
         assert!(gradient.update(0.0, 100) >= 8);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn light_load_still_learns_the_baseline_that_overload_is_judged_by() {
+        let adaptive = Arc::new(Adaptive::new(policy(20, 4, 1000)));
+        // Light load: one request per 100 ms window, 20 ms each. No window
+        // has ten samples, so windows run on until they do.
+        for _ in 0..40 {
+            tokio::time::advance(MIN_WINDOW).await;
+            adaptive.sample(Duration::from_millis(20), Instant::now());
+        }
+        let baseline = adaptive.gradient.lock().long_rtt.value;
+        assert!(
+            (baseline - 20.0 * MS).abs() < MS,
+            "the baseline is the light load's latency: {baseline}"
+        );
+        // Overload: the limit is full and every request takes 200 ms.
+        let before = adaptive.limit();
+        let held: Vec<_> = (0..before).map_while(|_| adaptive.try_acquire()).collect();
+        for _ in 0..200 {
+            tokio::time::advance(Duration::from_millis(5)).await;
+            adaptive.sample(Duration::from_millis(200), Instant::now());
+        }
+        drop(held);
+        assert!(
+            adaptive.limit() < before,
+            "overload shrinks the limit: {} from {before}",
+            adaptive.limit()
+        );
+    }
+
+    #[test]
+    fn an_overload_in_the_first_windows_does_not_become_the_norm() {
+        let mut gradient = Gradient2::new(&policy(100, 8, 1000), 100);
+        for _ in 0..3 {
+            gradient.update(20.0 * MS, 60);
+        }
+        let mut limit = 100;
+        for _ in 0..7 {
+            limit = gradient.update(200.0 * MS, limit);
+        }
+        let norm = gradient.long_rtt.value;
+        assert!(norm < 40.0 * MS, "the norm stays near 20 ms: {norm}");
+        assert!(
+            limit <= 10,
+            "ten times the norm drives the limit to its floor: {limit}"
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use http::Response;
@@ -12,6 +13,7 @@ use super::ProtectBody;
 use super::adaptive::Permit;
 use super::isolation::Slot;
 use super::reject::Refusal;
+use crate::waiting::{self, Downstream};
 
 /// What an admitted request holds until its response is ready: its slots
 /// in the concurrency rules that matched it, and its place under the
@@ -35,6 +37,11 @@ impl Admitted {
 
     pub(super) fn permit(&mut self, permit: Permit) {
         self.permit = Some(permit);
+    }
+
+    /// The scope the handler's outbound calls report to, if it is timed.
+    fn downstream(&self) -> Option<&Arc<Downstream>> {
+        self.permit.as_ref().and_then(Permit::downstream)
     }
 
     /// The response is ready (`answered`) or failed: a latency sample for
@@ -104,7 +111,11 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             StateProj::Running { inner, admitted } => {
-                let output = ready!(inner.poll(cx));
+                // A timed request's outbound calls report their waiting.
+                let output = match admitted.as_ref().and_then(Admitted::downstream) {
+                    Some(downstream) => ready!(waiting::scope(downstream, || inner.poll(cx))),
+                    None => ready!(inner.poll(cx)),
+                };
                 // Release now rather than when the finished future is dropped.
                 if let Some(admitted) = admitted.take() {
                     admitted.finish(output.is_ok());

@@ -61,11 +61,17 @@
 //!
 //! ```text
 //! gradient = clamp(rtt_tolerance × long / short, 0.5, 1.0)
-//! limit    = 0.8 × limit + 0.2 × (limit × gradient + queue)     within [min_limit, max_limit]
+//! target   = limit × gradient + queue
+//! limit    = target                        when it is lower (at most a halving)
+//!          = 0.8 × limit + 0.2 × target    when it is higher
 //! ```
 //!
-//! so the limit shrinks while requests take longer than the service's own
-//! norm allows, and grows by a little each window while they do not. It
+//! within `[min_limit, max_limit]`, so the limit shrinks while requests
+//! take longer than the service's own norm allows, and grows by a little
+//! each window while they do not. Netflix smooths the fall as well; here it
+//! is taken at once, because a limit far above what the service can carry
+//! would take dozens of windows to come down, and the queue it lets in
+//! meanwhile outlives every caller's timeout. It
 //! does not move while fewer than half the limit were in flight (the
 //! latency then says nothing about the limit), and the long-term average
 //! decays faster after a long overload. Why Gradient2 here:
@@ -88,8 +94,9 @@
 //!   `max_limit`, `rtt_tolerance`).
 //!
 //! Taken from Netflix's `WindowedLimit` as well: a window closes after
-//! twice its average latency and at least ten samples (fewer: the window
-//! is dropped). Different from Netflix's defaults, so that the limit
+//! twice its average latency and at least ten samples (fewer: it stays
+//! open until it has them, so a lightly loaded service still learns the
+//! latency an overload is judged by). Different from Netflix's defaults, so that the limit
 //! follows a change in seconds rather than minutes: windows last 100 ms to
 //! 1 s (Netflix: 1 s; Envoy recomputes every 100 ms), the growth allowance
 //! `queue` is √limit, at least 4 (concurrency-limits' `GradientLimit` and
