@@ -12,11 +12,6 @@ pub struct Args {
     pub rate: u32,
     /// How long each fault lasts (scenario 4: the outage; 3: the overload).
     pub fault: Duration,
-    /// How long scenario 3's overload lasts: the fault's length, but never
-    /// under 10 s unless `--duration` says so. The adaptive limit takes about
-    /// a second to learn an overload, which a 4 s window would weigh as a
-    /// quarter of the run.
-    pub overload: Duration,
     /// Load before the fault (warm-up).
     pub warmup: Duration,
     /// Load after the fault (scenario 4's recovery; 1, 2 and 3 stop at the fault's end).
@@ -45,7 +40,7 @@ const USAGE: &str = "usage: avalanche [--scenarios 1,2,3,4] [--modes baseline,sa
   --rate       requests/s at the edge outside the overload (default 100; the rules are tuned for it)
   --duration   how long each fault lasts (default 10s; warm-up 3s, scenario 4's recovery 5s)
   --registry   memory:// (default: an embedded registry per run) or etcd://host:port (feature etcd)
-  --quick      the short version CI runs: warm-up 1s, fault 4s (the overload 10s), recovery 4s
+  --quick      the short version CI runs: warm-up 1s, fault 4s, recovery 4s
   --json       print one JSON line with every figure and each bound's verdict
   --rules      print the protection rules of both modes and exit";
 
@@ -67,7 +62,6 @@ impl Args {
         let mut args = Args {
             rate: 100,
             fault: Duration::from_secs(10),
-            overload: Duration::from_secs(10),
             warmup: Duration::from_secs(3),
             recovery: Duration::from_secs(5),
             registry: "memory://".to_owned(),
@@ -123,7 +117,6 @@ impl Args {
         }
         if let Some(fault) = fault {
             args.fault = fault;
-            args.overload = fault;
         }
         if args.rate == 0 || args.fault < Duration::from_secs(2) {
             return Err("--rate must be positive and --duration at least 2s".into());

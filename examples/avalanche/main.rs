@@ -95,7 +95,7 @@ async fn main() {
         return;
     }
     println!(
-        "avalanche: edge x{} -> orders x{} -> inventory x{} (capacity {:.0}/s), {} req/s at the edge, budget {:?} (given up after {:?}); warm-up {:?}, fault {:?} (overload {:?}), registry {}",
+        "avalanche: edge x{} -> orders x{} -> inventory x{} (capacity {:.0}/s), {} req/s at the edge, budget {:?} (given up after {:?}); warm-up {:?}, fault {:?}, registry {}",
         fleet::EDGES,
         fleet::ORDERS,
         fleet::INVENTORIES,
@@ -105,7 +105,6 @@ async fn main() {
         rules::GIVE_UP,
         args.warmup,
         args.fault,
-        args.overload,
         args.registry
     );
     let mut reports: Vec<RunReport> = Vec::new();
@@ -167,7 +166,6 @@ async fn main() {
                 "capacity_rps": scenario::capacity(),
                 "warmup_s": args.warmup.as_secs_f64(),
                 "fault_s": args.fault.as_secs_f64(),
-                "overload_s": args.overload.as_secs_f64(),
                 "registry": args.registry,
             },
             "scenarios": scenarios,

@@ -109,11 +109,7 @@ pub async fn run(
         rate: args.rate,
         duration: args.warmup,
     };
-    let fault_length = if scenario == Scenario::Overload {
-        args.overload
-    } else {
-        args.fault
-    };
+    let fault_length = args.fault;
     let fault = Phase {
         rate: if scenario == Scenario::Overload {
             (3.0 * capacity()).round() as u32

@@ -11,7 +11,7 @@
 //! | [`TraceClientLayer`] ([`client`]) | a client span per call, child of the request served, context injected; `http.client.request.duration` / `rpc.client.call.duration`; topology |
 //! | [`Topology`] | edges caller → callee with counts and latency percentiles; JSON and DOT |
 //! | [`FollowRequestSampler`] / [`RootSampler`] | the SDK sampler that follows sae's decision; how new traces are sampled |
-//! | [`GovernanceCounters`] / [`events`] | sae-governance's events (offline notice, ejection, retry, lane fallback; named in [`sae_core::wire::event`]) as counters |
+//! | [`GovernanceCounters`] / [`events`] | sae-governance's events (offline notice, ejections, retries, lane fallback, breaker, timeouts, rejections; named in [`sae_core::wire::event`]) as counters |
 //!
 //! sae's own names are read and written through [`sae_core::wire`], the one
 //! codec: the lane (which these layers record on spans but do not write on

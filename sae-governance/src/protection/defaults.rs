@@ -50,14 +50,14 @@ pub(crate) fn breaker() -> BreakerPolicy {
     }
 }
 
-/// Gradient2 from a limit of 100 between 8 and 1000, tolerating a
-/// short-term latency 1.5 × the long-term one (Netflix's tolerance). The
-/// start is above Netflix's 20: a middle-tier service whose handlers wait
-/// on downstream calls has many requests in flight while healthy, and a
-/// fresh burst must not be refused before the limit has learned anything.
+/// Gradient2 from a limit of 20 (Netflix's start) between 8 and 1000,
+/// tolerating a short-term latency 1.5 × the long-term one (Netflix's
+/// tolerance). A busy service doubles its way up in a few windows (slow
+/// start); a service that starts far above what it can carry lets a queue
+/// in that outlives its callers' timeouts before the limit comes down.
 pub(crate) fn adaptive() -> AdaptivePolicy {
     AdaptivePolicy {
-        initial_limit: 100,
+        initial_limit: 20,
         min_limit: 8,
         max_limit: 1000,
         rtt_tolerance: 1.5,

@@ -147,7 +147,9 @@ pub enum StrategySpec {
     /// A concurrency limit that follows measured latency (provider side;
     /// Netflix's Gradient2).
     AdaptiveConcurrency {
-        /// The limit it starts at (default 100).
+        /// The limit it starts at once its first window is measured
+        /// (default 20; it doubles per window while latency holds, until it
+        /// first does not). Before that it admits up to `max_limit`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         initial_limit: Option<u32>,
         /// The lowest limit (default 8).

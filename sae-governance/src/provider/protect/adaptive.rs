@@ -111,7 +111,10 @@ impl Adaptive {
             .clamp(policy.min_limit.max(1), policy.max_limit.max(1));
         Adaptive {
             in_flight: AtomicU32::new(0),
-            limit: AtomicU32::new(initial),
+            // Until its first window nothing is measured: a fresh instance
+            // takes a first burst up to the highest limit, and the limit
+            // starts at `initial` once it has a latency to judge by.
+            limit: AtomicU32::new(policy.max_limit.max(initial)),
             window: Window {
                 rtt_nanos: AtomicU64::new(0),
                 samples: AtomicU32::new(0),
@@ -251,6 +254,10 @@ impl Adaptive {
 #[derive(Debug)]
 struct Gradient2 {
     estimated: f64,
+    /// Doubling while latency holds, until it first does not (TCP's slow
+    /// start): a modest start costs a busy service a few windows, not the
+    /// seconds smoothed growth would take.
+    slow_start: bool,
     long_rtt: ExpAvg,
     min: f64,
     max: f64,
@@ -261,6 +268,7 @@ impl Gradient2 {
     fn new(policy: &AdaptivePolicy, initial: u32) -> Self {
         Gradient2 {
             estimated: f64::from(initial),
+            slow_start: true,
             long_rtt: ExpAvg::default(),
             min: f64::from(policy.min_limit.max(1)),
             max: f64::from(policy.max_limit.max(1)),
@@ -302,11 +310,16 @@ impl Gradient2 {
             self.estimated
         };
         let target = tried * gradient + queue;
+        if gradient < 1.0 {
+            self.slow_start = false;
+        }
         // Growth is smoothed (Netflix); a fall is taken at once, at most a
         // halving per window: smoothed, a limit far above what the service
         // can carry takes dozens of windows to come down, and the queue it
         // lets in meanwhile outlives every caller's timeout.
-        let next = if target < self.estimated {
+        let next = if self.slow_start {
+            2.0 * self.estimated.max(f64::from(max_in_flight))
+        } else if target < self.estimated {
             target
         } else {
             self.estimated * (1.0 - SMOOTHING) + target * SMOOTHING
@@ -360,8 +373,26 @@ mod tests {
     const MS: f64 = 1_000_000.0;
 
     #[test]
+    fn slow_start_doubles_until_latency_first_rises_then_growth_is_smoothed() {
+        let mut gradient = Gradient2::new(&policy(20, 4, 1000), 20);
+        let mut limits = vec![20];
+        for _ in 0..3 {
+            limits.push(gradient.update(10.0 * MS, *limits.last().unwrap()));
+        }
+        assert_eq!(limits, [20, 40, 80, 160], "doubles while latency holds");
+        let fell = gradient.update(40.0 * MS, 160);
+        assert!(fell < 160, "latency rose: {fell}");
+        let next = gradient.update(10.0 * MS, fell);
+        assert!(
+            next > fell && next < 2 * fell,
+            "smoothed growth after: {fell} -> {next}"
+        );
+    }
+
+    #[test]
     fn steady_latency_at_the_limit_grows_it() {
         let mut gradient = Gradient2::new(&policy(20, 4, 1000), 20);
+        gradient.slow_start = false;
         let mut limit = 20;
         for _ in 0..20 {
             let next = gradient.update(10.0 * MS, limit);
@@ -466,7 +497,7 @@ mod tests {
 
     #[test]
     fn a_rejection_at_the_limit_takes_nothing() {
-        let adaptive = Arc::new(Adaptive::new(policy(2, 1, 10)));
+        let adaptive = Arc::new(Adaptive::new(policy(2, 1, 2)));
         let first = adaptive.try_acquire().unwrap();
         let second = adaptive.try_acquire().unwrap();
         assert!(adaptive.try_acquire().is_none());

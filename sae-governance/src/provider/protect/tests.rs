@@ -469,15 +469,24 @@ async fn the_adaptive_limit_shrinks_when_latency_rises_and_recovers() {
 #[tokio::test(start_paused = true)]
 async fn the_default_rules_protect_with_the_adaptive_limit_only() {
     let layer = ProtectLayer::new(ProtectionRules::default(), orders());
-    let limit = layer.adaptive_limit().unwrap();
-    assert_eq!(limit, 100);
-    let limit = limit as usize;
+    // Nothing measured yet: a first burst is taken up to the highest limit.
+    assert_eq!(layer.adaptive_limit(), Some(1000));
     let Gated {
         router,
         mut started,
         gate,
     } = gated();
     let app = router.layer(layer.clone());
+    // Light load past the first window: the limit starts at 20.
+    for _ in 0..12 {
+        tokio::time::advance(Duration::from_millis(10)).await;
+        gate.add_permits(1);
+        assert_eq!(status(&app, "/export").await, StatusCode::OK);
+        started.recv().await.unwrap();
+    }
+    let limit = layer.adaptive_limit().unwrap();
+    assert_eq!(limit, 20);
+    let limit = limit as usize;
     let held: Vec<_> = (0..limit)
         .map(|_| tokio::spawn(app.clone().oneshot(get_from("/export", None))))
         .collect();
