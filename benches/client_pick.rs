@@ -31,7 +31,8 @@
 //!   traffic protection with the default rules, as the client runs it
 //!   ([`Call`]): the inbound context read, the policy and breaker of the
 //!   call, the retry budget's deposit, the recording of the request for a
-//!   retry, the verdict on the answer and the breaker's count of it.
+//!   retry, the verdict on the answer and the breaker's count of it, and
+//!   the check whether the caller serves a request the adaptive limit times.
 //!
 //! The balancers are fed the same way the client's are: one discovery
 //! snapshot ([`Balancer::apply`]); tower's through its `Discover` stream,
@@ -62,7 +63,7 @@ use http::{Request, Response};
 use opentelemetry::metrics::Meter;
 use sae_core::{Error, RequestContext, ServiceName, WatchEvent, wire};
 use sae_governance::balance::{BalanceConfig, Balancer, LaneFallback};
-use sae_governance::client::{Call, Protection, Verdict};
+use sae_governance::client::{Call, Protection, Verdict, Waiting};
 use sae_governance::protection::ProtectionRules;
 use sae_trace::{RootSampler, Telemetry, Topology};
 use tower::balance::p2c::Balance;
@@ -147,6 +148,7 @@ impl Service<Request<Body>> for SaeClientStack {
                 unreachable!("the breaker is closed and there is no deadline");
             };
             let (request, replay) = call.send_body(request);
+            let waiting = Waiting::begin();
             return Box::pin(async move {
                 let picked = balancer.ready(call.lane(), wait).await?;
                 let endpoint = Arc::clone(&picked);
@@ -170,6 +172,7 @@ impl Service<Request<Body>> for SaeClientStack {
                 in_flight.complete_at(at);
                 call.settle(&protection, false, at);
                 drop(replay);
+                drop(waiting);
                 if response.headers().contains_key(&OFFLINE) {
                     balancer.evict(&endpoint);
                 }

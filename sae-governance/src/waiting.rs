@@ -15,6 +15,7 @@
 //! Only the requests the adaptive limit times carry a scope: the others,
 //! and every client call outside a server, pay one failed task-local read.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -23,6 +24,14 @@ use tokio::time::Instant;
 
 tokio::task_local! {
     static WAITING: Arc<Downstream>;
+}
+
+std::thread_local! {
+    /// Timed requests being polled on this thread: a client call first
+    /// reads this plain cell, so the task-local is looked up only while a
+    /// timed request is polled (a failed task-local lookup costs a
+    /// `RefCell` borrow; this costs a load).
+    static POLLING: Cell<u32> = const { Cell::new(0) };
 }
 
 /// The outbound calls of one timed request: how many are pending, since
@@ -79,17 +88,28 @@ impl Downstream {
 
 /// Polls `poll` with `downstream` as the scope the clients report to.
 pub(crate) fn scope<R>(downstream: &Arc<Downstream>, poll: impl FnOnce() -> R) -> R {
+    struct Polling;
+    impl Drop for Polling {
+        fn drop(&mut self) {
+            POLLING.with(|polling| polling.set(polling.get() - 1));
+        }
+    }
+    POLLING.with(|polling| polling.set(polling.get() + 1));
+    let _polling = Polling;
     WAITING.sync_scope(Arc::clone(downstream), poll)
 }
 
 /// One outbound call, pending from [`Waiting::begin`] until dropped.
 #[derive(Debug)]
-pub(crate) struct Waiting(Option<Arc<Downstream>>);
+pub struct Waiting(Option<Arc<Downstream>>);
 
 impl Waiting {
     /// An outbound call starts in the caller's task; counted when that task
     /// serves a timed request.
-    pub(crate) fn begin() -> Self {
+    pub fn begin() -> Self {
+        if POLLING.with(Cell::get) == 0 {
+            return Waiting(None);
+        }
         Waiting(
             WAITING
                 .try_with(|downstream| {

@@ -123,6 +123,7 @@ use replay::SendBody;
 #[cfg(feature = "demo-internals")]
 #[doc(hidden)]
 pub use {
+    crate::waiting::Waiting,
     call::{Call, Cause, Done, Replay, Verdict, verdict},
     protect::{LanePolicy, Protection},
     replay::SendBody,

@@ -37,6 +37,8 @@ const LONG_WARMUP: u32 = 10;
 const SMOOTHING: f64 = 0.2;
 /// The least the limit may grow by per window while latency holds.
 const MIN_QUEUE: f64 = 4.0;
+/// The least latency (nanoseconds) the gradient tells apart from another.
+const LATENCY_FLOOR: f64 = 1_000_000.0;
 /// Once a window has enough samples, one request in this many is timed.
 const TIME_ONE_IN: u32 = 8;
 
@@ -301,7 +303,11 @@ impl Gradient2 {
         if f64::from(max_in_flight) < self.estimated / 2.0 {
             return self.estimated as u32;
         }
-        let gradient = (self.tolerance * long / short).clamp(0.5, 1.0);
+        // Below a millisecond a change in latency is the scheduler, not a
+        // queue: a service whose own work takes microseconds (a tier that
+        // mostly waits on its calls) would otherwise shed on CPU jitter.
+        let (floored_long, floored_short) = (long.max(LATENCY_FLOOR), short.max(LATENCY_FLOOR));
+        let gradient = (self.tolerance * floored_long / floored_short).clamp(0.5, 1.0);
         // A fall starts from what was in flight: a limit above it was
         // never tried, so it says nothing about what the service carries.
         let tried = if gradient < 1.0 {
@@ -493,6 +499,19 @@ mod tests {
             limit <= 10,
             "ten times the norm drives the limit to its floor: {limit}"
         );
+    }
+
+    #[test]
+    fn microsecond_jitter_is_not_an_overload() {
+        let mut gradient = Gradient2::new(&policy(40, 8, 1000), 40);
+        for _ in 0..20 {
+            gradient.update(0.02 * MS, 40);
+        }
+        let steady = gradient.estimated as u32;
+        // Ten times slower, still well under a millisecond: no fall.
+        assert!(gradient.update(0.2 * MS, steady) >= steady);
+        // Past the floor it is a queue.
+        assert!(gradient.update(5.0 * MS, steady) < steady);
     }
 
     #[test]

@@ -105,7 +105,10 @@
 //! 1 s (Netflix: 1 s; Envoy recomputes every 100 ms), the growth allowance
 //! `queue` is √limit, at least 4 (concurrency-limits' `GradientLimit` and
 //! Envoy's headroom; Gradient2's default is a constant 4), and every
-//! sample counts (Netflix ignores those under 100 µs).
+//! sample counts, but the gradient compares latencies of at least 1 ms
+//! (Netflix ignores samples under 100 µs): below that a change is the
+//! scheduler, not a queue, and a tier whose own work takes microseconds
+//! would shed on CPU jitter.
 //!
 //! A request counts from admission until its response head is ready, like
 //! [`InFlight`](super::InFlight); a request whose future is dropped
