@@ -319,8 +319,8 @@ impl Gradient2 {
         if gradient < 1.0 {
             self.slow_start = false;
         }
-        // Growth is smoothed (Netflix); a fall is taken at once, at most a
-        // halving per window: smoothed, a limit far above what the service
+        // Growth is smoothed (Netflix); a fall is taken at once (to at
+        // least half of what was in flight): smoothed, a limit far above what the service
         // can carry takes dozens of windows to come down, and the queue it
         // lets in meanwhile outlives every caller's timeout.
         let next = if self.slow_start {

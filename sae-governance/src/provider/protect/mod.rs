@@ -61,8 +61,9 @@
 //!
 //! ```text
 //! gradient = clamp(rtt_tolerance × long / short, 0.5, 1.0)
-//! target   = limit × gradient + queue
-//! limit    = target                        when it is lower (at most a halving)
+//! tried    = limit, or what was in flight if fewer when gradient < 1
+//! target   = tried × gradient + queue
+//! limit    = target                        when it is lower
 //!          = 0.8 × limit + 0.2 × target    when it is higher
 //! ```
 //!
