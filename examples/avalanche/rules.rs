@@ -56,12 +56,15 @@ rules:
       headers: { x-fallback: "1" }
       body: '{"order": "accepted", "stock": "unknown"}'
   # orders -> inventory: a hanging instance costs one attempt, then the
-  # retry goes to another instance (inventory answers in ~20 ms, and within
-  # ~150 ms while it sheds an overload). The whole call is bounded by what
-  # is left of the edge's deadline, which sae passes on (x-sae-timeout).
+  # retry goes to another instance. Inventory answers in ~20 ms, and within
+  # ~220 ms while its adaptive limit learns an overload (at most 20 in
+  # flight on 2 workers of 20 ms); an attempt timeout under that would
+  # count a busy instance's answers as failures and eject it. The whole
+  # call is bounded by what is left of the edge's deadline, which sae
+  # passes on (x-sae-timeout).
   - name: inventory-attempt
     targets: [{ service: inventory }]
-    strategy: { kind: timeout, per_try_timeout: 250ms }
+    strategy: { kind: timeout, per_try_timeout: 300ms }
   # One breaker per chain: a second one here, in orders, would add its own
   # recovery timeout to the edge's when inventory comes back.
   - name: inventory-no-breaker

@@ -324,7 +324,14 @@ impl Gradient2 {
         // can carry takes dozens of windows to come down, and the queue it
         // lets in meanwhile outlives every caller's timeout.
         let next = if self.slow_start {
-            2.0 * self.estimated.max(f64::from(max_in_flight))
+            // Doubled only when the limit held requests back: a service
+            // with room to spare has told nothing about what it carries,
+            // and doubling it then lets in a queue at the next surge.
+            if f64::from(max_in_flight) >= self.estimated {
+                2.0 * self.estimated.max(f64::from(max_in_flight))
+            } else {
+                self.estimated
+            }
         } else if target < self.estimated {
             target
         } else {
@@ -386,6 +393,11 @@ mod tests {
             limits.push(gradient.update(10.0 * MS, *limits.last().unwrap()));
         }
         assert_eq!(limits, [20, 40, 80, 160], "doubles while latency holds");
+        // With room to spare (fewer in flight than the limit) it holds.
+        assert_eq!(
+            Gradient2::new(&policy(20, 4, 1000), 20).update(10.0 * MS, 16),
+            20
+        );
         let fell = gradient.update(40.0 * MS, 160);
         assert!(fell < 160, "latency rose: {fell}");
         let next = gradient.update(10.0 * MS, fell);

@@ -74,9 +74,9 @@
 //! would take dozens of windows to come down, and the queue it lets in
 //! meanwhile outlives every caller's timeout. Until its first window a
 //! fresh instance admits up to `max_limit` (nothing is measured yet); then
-//! the limit starts at `initial_limit` (20) and doubles each window (from
-//! what was in flight, if more) while latency holds, until it first does
-//! not (TCP's slow start), so a busy service is not held back for long. It
+//! the limit starts at `initial_limit` (20) and doubles each window in
+//! which it held requests back while latency holds, until latency first
+//! rises (TCP's slow start), so a busy service is not held back for long. It
 //! does not move while fewer than half the limit were in flight (the
 //! latency then says nothing about the limit), and the long-term average
 //! decays faster after a long overload. Why Gradient2 here:
