@@ -526,6 +526,20 @@ mod tests {
         assert!(gradient.update(5.0 * MS, steady) < steady);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_request_whose_caller_went_away_is_a_sample() {
+        let adaptive = Arc::new(Adaptive::new(policy(20, 4, 1000)));
+        let permit = adaptive.try_acquire().unwrap();
+        tokio::time::advance(Duration::from_millis(200)).await;
+        drop(permit); // never answered: the caller gave up after 200 ms
+        assert_eq!(adaptive.window.samples.load(Ordering::Relaxed), 1);
+        assert_eq!(
+            adaptive.window.rtt_nanos.load(Ordering::Relaxed),
+            200_000_000
+        );
+        assert_eq!(adaptive.in_flight(), 0);
+    }
+
     #[test]
     fn a_rejection_at_the_limit_takes_nothing() {
         let adaptive = Arc::new(Adaptive::new(policy(2, 1, 2)));
