@@ -70,6 +70,16 @@ async fn run_child(args: &Args, scenario: Scenario, mode: Mode) -> Result<RunRep
     RunReport::from_wire(&value).ok_or_else(|| format!("unreadable report: {line}"))
 }
 
+/// Says which run could not run, and exits.
+fn could_not_run(scenario: Scenario, mode: Mode, error: &dyn std::fmt::Display) -> ! {
+    eprintln!(
+        "avalanche: scenario {} in mode {} could not run: {error}",
+        scenario.number(),
+        mode.name()
+    );
+    std::process::exit(1);
+}
+
 #[tokio::main]
 async fn main() {
     if std::env::var_os("RUST_LOG").is_some() {
@@ -83,14 +93,7 @@ async fn main() {
         // A child: one run, its report on stdout for the parent.
         match scenario::run(scenario, mode, &args).await {
             Ok(report) => println!("{REPORT_TAG}{}", report.to_wire()),
-            Err(error) => {
-                eprintln!(
-                    "avalanche: scenario {} in mode {} could not run: {error}",
-                    scenario.number(),
-                    mode.name()
-                );
-                std::process::exit(1);
-            }
+            Err(error) => could_not_run(scenario, mode, &*error),
         }
         return;
     }
@@ -118,14 +121,7 @@ async fn main() {
             );
             match run_child(&args, scenario, mode).await {
                 Ok(report) => reports.push(report),
-                Err(error) => {
-                    eprintln!(
-                        "avalanche: scenario {} in mode {} could not run: {error}",
-                        scenario.number(),
-                        mode.name()
-                    );
-                    std::process::exit(1);
-                }
+                Err(error) => could_not_run(scenario, mode, &error),
             }
         }
     }

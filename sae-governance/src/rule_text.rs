@@ -111,3 +111,19 @@ pub(crate) fn in_file(path: &Path, error: Error) -> Error {
         other => other,
     }
 }
+
+/// Where a rule's field is, for an error: `rules[2] ("beta").headers[0]`
+/// (`field` empty: the rule itself).
+pub(crate) fn field_path(index: usize, name: Option<&str>, field: &str) -> String {
+    let name = name.map_or_else(String::new, |name| format!(" ({name:?})"));
+    let dot = if field.is_empty() { "" } else { "." };
+    format!("rules[{index}]{name}{dot}{field}")
+}
+
+/// The earlier rule that already has rule `index`'s name, if any.
+pub(crate) fn duplicate_of(names: &[Option<&str>], index: usize) -> Option<usize> {
+    let name = names.get(index).copied().flatten()?;
+    names[..index]
+        .iter()
+        .position(|earlier| *earlier == Some(name))
+}

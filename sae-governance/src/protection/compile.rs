@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::rule_text;
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
 use sae_core::{Error, Lane, ServiceName};
@@ -256,20 +257,10 @@ impl ProtectionSet {
     /// and the field (`strategy.trigger_ratio`) that is wrong, and why.
     pub fn compile(spec: &ProtectionSpec) -> Result<Self, Error> {
         let mut set = ProtectionSet::defaults();
+        let names: Vec<Option<&str>> = spec.rules.iter().map(|rule| rule.name.as_deref()).collect();
         for (index, rule) in spec.rules.iter().enumerate() {
-            let at = |field: &str| {
-                let name = rule
-                    .name
-                    .as_ref()
-                    .map_or_else(String::new, |name| format!(" ({name:?})"));
-                let dot = if field.is_empty() { "" } else { "." };
-                format!("rules[{index}]{name}{dot}{field}")
-            };
-            if let Some(name) = &rule.name
-                && let Some(first) = spec.rules[..index]
-                    .iter()
-                    .position(|earlier| earlier.name.as_ref() == Some(name))
-            {
+            let at = |field: &str| rule_text::field_path(index, rule.name.as_deref(), field);
+            if let Some(first) = rule_text::duplicate_of(&names, index) {
                 return Err(config(at("name"), format!("duplicate of rules[{first}]")));
             }
             let label = rule

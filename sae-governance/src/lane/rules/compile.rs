@@ -1,5 +1,6 @@
 //! [`RuleSet`]: validated rules, ready to match requests.
 
+use crate::rule_text;
 use http::header::{COOKIE, HeaderName};
 use http::{HeaderMap, Uri};
 use regex::{Regex, RegexBuilder};
@@ -59,20 +60,10 @@ impl RuleSet {
     /// (`headers[0].regex`) that is wrong, and why.
     pub fn compile(spec: &RulesSpec) -> Result<Self, Error> {
         let mut rules = Vec::with_capacity(spec.rules.len());
+        let names: Vec<Option<&str>> = spec.rules.iter().map(|rule| rule.name.as_deref()).collect();
         for (index, rule) in spec.rules.iter().enumerate() {
-            let at = |field: &str| {
-                let name = rule
-                    .name
-                    .as_ref()
-                    .map_or_else(String::new, |name| format!(" ({name:?})"));
-                let dot = if field.is_empty() { "" } else { "." };
-                format!("rules[{index}]{name}{dot}{field}")
-            };
-            if let Some(name) = &rule.name
-                && let Some(first) = spec.rules[..index]
-                    .iter()
-                    .position(|earlier| earlier.name.as_ref() == Some(name))
-            {
+            let at = |field: &str| rule_text::field_path(index, rule.name.as_deref(), field);
+            if let Some(first) = rule_text::duplicate_of(&names, index) {
                 return Err(config(at("name"), format!("duplicate of rules[{first}]")));
             }
             rules.push(compile_rule(rule, &at)?);
