@@ -17,6 +17,7 @@
 //!   request a task is serving;
 //! - [`wire`]: the names that cross process boundaries, as a spec, and the
 //!   one codec every sae crate reads and writes them with;
+//! - [`rules`]: governance rule documents as registries store them;
 //! - [`Error`]: the one error type.
 //!
 //! # Example
@@ -55,6 +56,7 @@ pub mod instance;
 pub mod lane;
 mod lifecycle;
 pub mod registry;
+pub mod rules;
 pub mod wire;
 
 pub use context::RequestContext;

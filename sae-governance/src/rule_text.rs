@@ -11,37 +11,7 @@ use serde::de::DeserializeOwned;
 /// Rule files larger than this are refused (1 MiB: thousands of rules).
 pub const MAX_RULES_FILE_BYTES: u64 = 1 << 20;
 
-/// The text format of a rule file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RuleFormat {
-    /// YAML (`.yaml`, `.yml`).
-    Yaml,
-    /// JSON (`.json`).
-    Json,
-    /// TOML (`.toml`).
-    Toml,
-}
-
-impl RuleFormat {
-    /// The format a file name's extension says, if any.
-    pub fn from_path(path: &Path) -> Option<Self> {
-        match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
-            "yaml" | "yml" => Some(RuleFormat::Yaml),
-            "json" => Some(RuleFormat::Json),
-            "toml" => Some(RuleFormat::Toml),
-            _ => None,
-        }
-    }
-
-    /// The format's name, for messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            RuleFormat::Yaml => "YAML",
-            RuleFormat::Json => "JSON",
-            RuleFormat::Toml => "TOML",
-        }
-    }
-}
+pub use sae_core::rules::RuleFormat;
 
 /// Deserializes `text`, reporting where in the document a field is wrong:
 /// `YAML rules at rules[0].headers[0]: unknown field ...`.

@@ -16,6 +16,7 @@ use std::sync::Arc;
 pub use registration::{Lease, Registration};
 pub use watch::{Registered, RemovalReason, Revision, Snapshot, WatchEvent, WatchStream};
 
+use crate::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
 use crate::{Error, Instance, InstanceId, ServiceName};
 
 /// A boxed, `Send` future: what the object-safe [`Registry`] methods return.
@@ -36,6 +37,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// - A registration is kept alive by its [`Registration`]; when the owner
 ///   vanishes without deregistering, the entry expires after the backend's TTL.
 /// - Malformed stored entries are skipped with a warning; they never end a watch.
+/// - Rule documents ([`crate::rules`]) share the revision counter with
+///   instances and follow the same watch contract. A backend that stores no
+///   rules keeps the default methods, which say so with [`Error::Registry`].
 pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     /// A short name of the backend for messages (`"memory"`, `"etcd"`).
     fn backend(&self) -> &'static str;
@@ -56,6 +60,61 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
 
     /// Watches `service`: a snapshot first, then every change, in revision order.
     fn watch<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<WatchStream, Error>>;
+
+    /// The services that have instances or rules, sorted.
+    fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceName>, Error>> {
+        Box::pin(async move { Err(no_rules(self.backend(), "list services")) })
+    }
+
+    /// Writes `document` (replacing the service's document of that kind)
+    /// and returns the revision of the write.
+    fn put_rules(&self, document: RuleDocument) -> BoxFuture<'_, Result<Revision, Error>> {
+        let _ = document;
+        Box::pin(async move { Err(no_rules(self.backend(), "store rules")) })
+    }
+
+    /// Deletes the service's document of `kind`: the revision of the
+    /// delete, or `None` when there was none.
+    fn delete_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+        kind: &'a RuleKind,
+    ) -> BoxFuture<'a, Result<Option<Revision>, Error>> {
+        Box::pin(async move {
+            let _ = (service, kind);
+            Err(no_rules(self.backend(), "delete rules"))
+        })
+    }
+
+    /// The current rule documents of `service`.
+    fn list_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleSnapshot, Error>> {
+        Box::pin(async move {
+            let _ = service;
+            Err(no_rules(self.backend(), "read rules"))
+        })
+    }
+
+    /// Watches `service`'s rule documents: a snapshot first, then every
+    /// change, in revision order.
+    fn watch_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleStream, Error>> {
+        Box::pin(async move {
+            let _ = service;
+            Err(no_rules(self.backend(), "watch rules"))
+        })
+    }
+}
+
+fn no_rules(backend: &'static str, operation: &str) -> Error {
+    Error::registry(
+        backend,
+        format!("this backend cannot {operation}: it does not store governance rules"),
+    )
 }
 
 /// What a builder takes as its registry: a backend by value (backends are

@@ -33,6 +33,10 @@
 //!   registrations nor grow memory without bound.
 //! - Background tasks hold only weak references; dropping the registry and
 //!   its registrations ends them and ends every watch stream.
+//! - Governance rule documents ([`sae_core::rules`]) live beside the
+//!   instances, numbered by the same counter, watched the same way. Like
+//!   the instances, they live as long as the process: `memory://` is for
+//!   one process (tests, demos, a single binary).
 //! - Time is tokio time, so tests drive expiry with a paused clock.
 //!
 //! # Example
@@ -61,6 +65,9 @@
 //! ```
 
 mod lease;
+mod rules;
+#[cfg(test)]
+mod rules_tests;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -71,6 +78,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
+use sae_core::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
 use sae_core::{
     BoxFuture, Error, Instance, InstanceId, Registration, Registry, RemovalReason, ServiceName,
     Snapshot, WatchStream,
@@ -202,6 +210,42 @@ impl Registry for MemoryRegistry {
         Box::pin(async move {
             let receiver = self.shared.state.lock().subscribe(service);
             Ok(Box::pin(receiver) as WatchStream)
+        })
+    }
+
+    fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceName>, Error>> {
+        Box::pin(async move { Ok(self.shared.state.lock().service_names()) })
+    }
+
+    fn put_rules(
+        &self,
+        document: RuleDocument,
+    ) -> BoxFuture<'_, Result<sae_core::Revision, Error>> {
+        Box::pin(async move { Ok(self.shared.state.lock().put_rules(document)) })
+    }
+
+    fn delete_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+        kind: &'a RuleKind,
+    ) -> BoxFuture<'a, Result<Option<sae_core::Revision>, Error>> {
+        Box::pin(async move { Ok(self.shared.state.lock().delete_rules(service, kind)) })
+    }
+
+    fn list_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleSnapshot, Error>> {
+        Box::pin(async move { Ok(self.shared.state.lock().rule_snapshot(service)) })
+    }
+
+    fn watch_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleStream, Error>> {
+        Box::pin(async move {
+            let receiver = self.shared.state.lock().subscribe_rules(service);
+            Ok(Box::pin(receiver) as RuleStream)
         })
     }
 }

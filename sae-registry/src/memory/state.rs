@@ -4,11 +4,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use sae_core::rules::{RuleDocument, RuleEvent, RuleKind, RuleSnapshot};
 use sae_core::{
     Instance, InstanceId, Registered, RemovalReason, Revision, ServiceName, Snapshot, WatchEvent,
 };
 use tokio::time::Instant;
 
+use super::rules::RuleTable;
 use super::watcher::{WatchQueue, WatchReceiver};
 
 /// What a keep-alive found when it tried to renew its lease.
@@ -24,12 +26,13 @@ pub(super) enum Renewal {
 pub(super) struct State {
     revision: u64,
     services: HashMap<ServiceName, Service>,
+    rules: RuleTable,
 }
 
 #[derive(Default)]
 struct Service {
     entries: HashMap<InstanceId, Entry>,
-    watchers: Vec<Arc<WatchQueue>>,
+    watchers: Vec<Arc<WatchQueue<WatchEvent>>>,
 }
 
 struct Entry {
@@ -53,9 +56,11 @@ impl Service {
     fn emit(&mut self, event: WatchEvent) {
         let revision = event.revision();
         let Service { entries, watchers } = self;
-        let resync = || Snapshot {
-            revision,
-            instances: entries.values().map(|e| e.registered.clone()).collect(),
+        let resync = || {
+            WatchEvent::Snapshot(Snapshot {
+                revision,
+                instances: entries.values().map(|e| e.registered.clone()).collect(),
+            })
         };
         watchers.retain(|watcher| watcher.push(event.clone(), resync));
     }
@@ -199,13 +204,58 @@ impl State {
 
     /// A new watcher of `service`; its first event is the current snapshot,
     /// taken under the same lock as the subscription so nothing falls between.
-    pub(super) fn subscribe(&mut self, service: &ServiceName) -> WatchReceiver {
+    pub(super) fn subscribe(&mut self, service: &ServiceName) -> WatchReceiver<WatchEvent> {
         let revision = self.revision();
         let slot = self.services.entry(service.clone()).or_default();
         slot.watchers.retain(|w| !w.is_closed());
-        let (queue, receiver) = WatchQueue::new(slot.snapshot(revision));
+        let (queue, receiver) = WatchQueue::new(WatchEvent::Snapshot(slot.snapshot(revision)));
         slot.watchers.push(queue);
         receiver
+    }
+
+    /// Writes a rule document; returns the revision of the write.
+    pub(super) fn put_rules(&mut self, document: RuleDocument) -> Revision {
+        let revision = self.next_revision();
+        self.rules.put(document, revision);
+        revision
+    }
+
+    /// Deletes a rule document; the revision of the delete, if there was one.
+    pub(super) fn delete_rules(
+        &mut self,
+        service: &ServiceName,
+        kind: &RuleKind,
+    ) -> Option<Revision> {
+        if !self.rules.contains(service, kind) {
+            return None;
+        }
+        let revision = self.next_revision();
+        self.rules.delete(service, kind, revision);
+        Some(revision)
+    }
+
+    pub(super) fn rule_snapshot(&self, service: &ServiceName) -> RuleSnapshot {
+        self.rules.snapshot(service, self.revision())
+    }
+
+    pub(super) fn subscribe_rules(&mut self, service: &ServiceName) -> WatchReceiver<RuleEvent> {
+        let revision = self.revision();
+        self.rules.subscribe(service, revision)
+    }
+
+    /// The services with instances or rules, sorted.
+    pub(super) fn service_names(&self) -> Vec<ServiceName> {
+        let mut names: Vec<ServiceName> = self
+            .services
+            .iter()
+            .filter(|(_, service)| !service.entries.is_empty())
+            .map(|(name, _)| name)
+            .chain(self.rules.services())
+            .cloned()
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// Counts for `Debug`: (services, instances, watchers).
@@ -221,6 +271,7 @@ impl State {
 impl Drop for State {
     /// The registry is gone: every watch stream ends after its queued events.
     fn drop(&mut self) {
+        self.rules.close();
         for service in self.services.values() {
             for watcher in &service.watchers {
                 watcher.close();

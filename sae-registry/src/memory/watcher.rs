@@ -15,7 +15,8 @@ use std::task::{Context, Poll, Waker};
 
 use futures_core::Stream;
 use parking_lot::Mutex;
-use sae_core::{Snapshot, WatchEvent};
+#[cfg(doc)]
+use sae_core::WatchEvent;
 
 /// Events queued for one watcher before it is resynchronised with a snapshot.
 /// Registry changes are rare (deploys, crashes); 1,024 unread events means the
@@ -23,28 +24,28 @@ use sae_core::{Snapshot, WatchEvent};
 pub(super) const WATCH_QUEUE_CAPACITY: usize = 1024;
 
 /// The registry's side of one watcher.
-#[derive(Default)]
-pub(super) struct WatchQueue {
-    inner: Mutex<QueueState>,
+pub(super) struct WatchQueue<E> {
+    inner: Mutex<QueueState<E>>,
 }
 
-#[derive(Default)]
-struct QueueState {
-    events: VecDeque<WatchEvent>,
+struct QueueState<E> {
+    events: VecDeque<E>,
     waker: Option<Waker>,
     receiver_gone: bool,
     registry_gone: bool,
 }
 
-impl WatchQueue {
+impl<E> WatchQueue<E> {
     /// A queue whose first item is `snapshot`, and the stream reading it.
-    pub(super) fn new(snapshot: Snapshot) -> (Arc<WatchQueue>, WatchReceiver) {
-        let queue = Arc::new(WatchQueue::default());
-        queue
-            .inner
-            .lock()
-            .events
-            .push_back(WatchEvent::Snapshot(snapshot));
+    pub(super) fn new(snapshot: E) -> (Arc<WatchQueue<E>>, WatchReceiver<E>) {
+        let queue = Arc::new(WatchQueue {
+            inner: Mutex::new(QueueState {
+                events: VecDeque::from([snapshot]),
+                waker: None,
+                receiver_gone: false,
+                registry_gone: false,
+            }),
+        });
         let receiver = WatchReceiver {
             queue: Arc::clone(&queue),
         };
@@ -54,7 +55,7 @@ impl WatchQueue {
     /// Queues `event`, or on overflow a fresh snapshot instead of the backlog.
     /// Returns false when the receiver is gone (the registry then forgets
     /// this watcher).
-    pub(super) fn push(&self, event: WatchEvent, resync: impl FnOnce() -> Snapshot) -> bool {
+    pub(super) fn push(&self, event: E, resync: impl FnOnce() -> E) -> bool {
         let waker = {
             let mut state = self.inner.lock();
             if state.receiver_gone {
@@ -62,7 +63,7 @@ impl WatchQueue {
             }
             if state.events.len() >= WATCH_QUEUE_CAPACITY {
                 state.events.clear();
-                state.events.push_back(WatchEvent::Snapshot(resync()));
+                state.events.push_back(resync());
             } else {
                 state.events.push_back(event);
             }
@@ -93,14 +94,14 @@ impl WatchQueue {
 }
 
 /// The consumer's side: the stream [`super::MemoryRegistry`] returns from `watch`.
-pub(super) struct WatchReceiver {
-    queue: Arc<WatchQueue>,
+pub(super) struct WatchReceiver<E> {
+    queue: Arc<WatchQueue<E>>,
 }
 
-impl Stream for WatchReceiver {
-    type Item = WatchEvent;
+impl<E> Stream for WatchReceiver<E> {
+    type Item = E;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<WatchEvent>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<E>> {
         let mut state = self.queue.inner.lock();
         if let Some(event) = state.events.pop_front() {
             return Poll::Ready(Some(event));
@@ -116,7 +117,7 @@ impl Stream for WatchReceiver {
     }
 }
 
-impl Drop for WatchReceiver {
+impl<E> Drop for WatchReceiver<E> {
     fn drop(&mut self) {
         let mut state = self.queue.inner.lock();
         state.receiver_gone = true;

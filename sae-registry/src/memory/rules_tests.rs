@@ -1,0 +1,79 @@
+use futures_util::StreamExt;
+use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind};
+use sae_core::{Instance, Registry, ServiceName};
+
+use super::MemoryRegistry;
+
+fn lanes(service: &str, percent: u32) -> RuleDocument {
+    RuleDocument::new(
+        service,
+        RuleKind::LANES,
+        RuleFormat::Yaml,
+        format!("rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_rule_watch_sees_the_snapshot_then_every_write_and_delete_in_order() {
+    let registry = MemoryRegistry::new();
+    let edge = ServiceName::new("edge").unwrap();
+    let first = registry.put_rules(lanes("edge", 5)).await.unwrap();
+    registry.put_rules(lanes("other", 1)).await.unwrap();
+
+    let mut watch = registry.watch_rules(&edge).await.unwrap();
+    let Some(RuleEvent::Snapshot(snapshot)) = watch.next().await else {
+        panic!("a rule watch starts with a snapshot");
+    };
+    assert_eq!(snapshot.rules.len(), 1, "only edge's rules");
+    let kind = RuleKind::new(RuleKind::LANES).unwrap();
+    assert_eq!(snapshot.get(&kind).unwrap().revision, first);
+
+    let second = registry.put_rules(lanes("edge", 50)).await.unwrap();
+    assert!(second > first);
+    let Some(RuleEvent::Put(put)) = watch.next().await else {
+        panic!("expected the write");
+    };
+    assert_eq!((put.revision, put.document.text.contains("50")), (second, true));
+
+    let deleted = registry.delete_rules(&edge, &kind).await.unwrap();
+    assert!(deleted.is_some_and(|at| at > second));
+    assert_eq!(
+        watch.next().await,
+        Some(RuleEvent::Delete {
+            revision: deleted.unwrap(),
+            kind: kind.clone()
+        })
+    );
+    assert_eq!(registry.delete_rules(&edge, &kind).await.unwrap(), None);
+    assert!(registry.list_rules(&edge).await.unwrap().rules.is_empty());
+}
+
+#[tokio::test]
+async fn services_lists_those_with_instances_or_rules() {
+    let registry = MemoryRegistry::new();
+    registry.put_rules(lanes("edge", 5)).await.unwrap();
+    let orders = Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
+        .build()
+        .unwrap();
+    let _registration = registry.register(orders).await.unwrap();
+    let names: Vec<String> = registry
+        .services()
+        .await
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["edge", "orders"]);
+}
+
+#[tokio::test]
+async fn dropping_the_registry_ends_rule_watches() {
+    let registry = MemoryRegistry::new();
+    let edge = ServiceName::new("edge").unwrap();
+    let mut watch = registry.watch_rules(&edge).await.unwrap();
+    assert!(matches!(watch.next().await, Some(RuleEvent::Snapshot(_))));
+    drop(registry);
+    assert_eq!(watch.next().await, None);
+}
