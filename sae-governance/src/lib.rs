@@ -90,6 +90,7 @@ mod discovery;
 pub mod lane;
 pub mod protection;
 pub mod provider;
+pub mod rules;
 mod rule_text;
 mod waiting;
 

@@ -30,3 +30,7 @@ pub const BREAKER_REJECTED: &str = "sae.breaker_rejected";
 pub const TIMEOUT: &str = "sae.timeout";
 /// A provider refused a request before processing it (`reason`, `rule`).
 pub const REJECTED: &str = "sae.rejected";
+/// An instance applied a governance rule document from the registry (`kind`, `revision`, `rules`).
+pub const RULES_APPLIED: &str = "sae.rules.applied";
+/// An instance refused a rule document; its running rules stay (`kind`, `revision`, `key`, `error`).
+pub const RULES_REFUSED: &str = "sae.rules.refused";

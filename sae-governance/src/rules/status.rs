@@ -1,0 +1,170 @@
+//! [`RuleStatus`]: which rule revision an instance runs, per kind.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use sae_core::Revision;
+use sae_core::rules::RuleKind;
+use tokio::sync::{broadcast, watch};
+
+/// Where the rules of one kind that an instance runs came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuleSource {
+    /// The rules the instance was built with (in code, or the defaults):
+    /// the registry has no document of this kind, or it was deleted.
+    Built,
+    /// The registry's document at [`KindStatus::revision`].
+    Registry,
+    /// A local file or handle, pinned: the registry's documents of this kind
+    /// are not applied (named here).
+    Local(String),
+}
+
+/// A registry document an instance refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The revision of the refused write.
+    pub revision: Revision,
+    /// Why: the key, the rule and the field.
+    pub error: String,
+}
+
+/// The state of one kind of rules on one instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KindStatus {
+    /// Where the running rules came from.
+    pub source: RuleSource,
+    /// The registry revision of the running rules: the document's write
+    /// (or delete). `None` until the registry was first read.
+    pub revision: Option<Revision>,
+    /// The latest registry document refused since the running rules were
+    /// applied; the running rules stayed.
+    pub refused: Option<Refusal>,
+    /// Documents of this kind applied since the instance started.
+    pub applied: u64,
+}
+
+/// One document applied, as [`RuleStatus::subscribe`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Applied {
+    /// The kind.
+    pub kind: RuleKind,
+    /// The revision now running.
+    pub revision: Revision,
+}
+
+/// Which rule revision an instance runs, per kind; cheap to clone.
+///
+/// The admin listener serves it as JSON (`GET /rules`); every change is
+/// also a `tracing` event (`sae.rules.applied`, `sae.rules.refused`).
+#[derive(Clone, Debug)]
+pub struct RuleStatus {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    kinds: Mutex<BTreeMap<RuleKind, KindStatus>>,
+    /// Bumped on every change, so waiters wake.
+    changed: watch::Sender<u64>,
+    applied: broadcast::Sender<Applied>,
+}
+
+/// Applications buffered per subscriber before it lags.
+const APPLIED_BUFFER: usize = 1024;
+
+impl Default for RuleStatus {
+    fn default() -> Self {
+        RuleStatus {
+            shared: Arc::new(Shared {
+                kinds: Mutex::new(BTreeMap::new()),
+                changed: watch::channel(0).0,
+                applied: broadcast::channel(APPLIED_BUFFER).0,
+            }),
+        }
+    }
+}
+
+impl RuleStatus {
+    /// The state of every kind this instance follows.
+    pub fn kinds(&self) -> BTreeMap<RuleKind, KindStatus> {
+        self.shared.kinds.lock().clone()
+    }
+
+    /// The state of one kind.
+    pub fn kind(&self, kind: &RuleKind) -> Option<KindStatus> {
+        self.shared.kinds.lock().get(kind).cloned()
+    }
+
+    /// Every later application, in order (for tests and tools; a receiver
+    /// more than 1,024 behind lags).
+    pub fn subscribe(&self) -> broadcast::Receiver<Applied> {
+        self.shared.applied.subscribe()
+    }
+
+    /// Resolves once the running rules of `kind` are at `revision` or later
+    /// (or refused at it).
+    pub async fn reached(&self, kind: &RuleKind, revision: Revision) {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            let done = self.kind(kind).is_some_and(|status| {
+                status.revision.is_some_and(|at| at >= revision)
+                    || status.refused.is_some_and(|refusal| refusal.revision >= revision)
+            });
+            if done || changed.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The status as JSON, for the admin listener.
+    pub fn to_json(&self) -> serde_json::Value {
+        let kinds = self.kinds();
+        let entries = kinds.iter().map(|(kind, status)| {
+            let (source, path) = match &status.source {
+                RuleSource::Built => ("built", None),
+                RuleSource::Registry => ("registry", None),
+                RuleSource::Local(path) => ("local", Some(path.as_str())),
+            };
+            let value = serde_json::json!({
+                "source": source,
+                "local": path,
+                "revision": status.revision.map(|revision| revision.0),
+                "applied": status.applied,
+                "refused": status.refused.as_ref().map(|refusal| serde_json::json!({
+                    "revision": refusal.revision.0,
+                    "error": refusal.error,
+                })),
+            });
+            (kind.to_string(), value)
+        });
+        serde_json::Value::Object(entries.collect())
+    }
+
+    pub(super) fn update(&self, kind: &RuleKind, change: impl FnOnce(&mut KindStatus)) {
+        {
+            let mut kinds = self.shared.kinds.lock();
+            let status = kinds.entry(kind.clone()).or_insert(KindStatus {
+                source: RuleSource::Built,
+                revision: None,
+                refused: None,
+                applied: 0,
+            });
+            change(status);
+        }
+        self.shared.changed.send_modify(|count| *count += 1);
+    }
+
+    pub(super) fn record_applied(&self, kind: &RuleKind, revision: Revision) {
+        self.update(kind, |status| {
+            status.revision = Some(revision);
+            status.refused = None;
+            status.applied += 1;
+        });
+        let _ = self.shared.applied.send(Applied {
+            kind: kind.clone(),
+            revision,
+        });
+    }
+}
