@@ -90,8 +90,8 @@ mod discovery;
 pub mod lane;
 pub mod protection;
 pub mod provider;
-pub mod rules;
 mod rule_text;
+pub mod rules;
 mod waiting;
 
 pub use client::{Client, ClientBuilder};

@@ -200,7 +200,9 @@ impl RuleFollower {
         let StoredRules { document, revision } = stored;
         let kind = document.kind.clone();
         let Some(target) = self.targets.get(&kind) else {
-            if !KNOWN_KINDS.contains(&kind.as_str()) && Self::first_sight(&mut self.seen, &kind, revision) {
+            if !KNOWN_KINDS.contains(&kind.as_str())
+                && Self::first_sight(&mut self.seen, &kind, revision)
+            {
                 tracing::warn!(service = %self.service, %kind, %revision, "ignoring rules of a kind this build does not apply");
             }
             return;
@@ -227,7 +229,8 @@ impl RuleFollower {
                     // compile() picks the variant by kind, as the targets are keyed.
                     _ => return,
                 }
-                self.status.update(&kind, |status| status.source = RuleSource::Registry);
+                self.status
+                    .update(&kind, |status| status.source = RuleSource::Registry);
                 self.status.record_applied(&kind, revision);
                 tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, rules, %key, "governance rules applied");
             }
@@ -256,7 +259,8 @@ impl RuleFollower {
             Some(Target::Protection(handle, built)) => handle.store(ProtectionSet::clone(built)),
             _ => return,
         }
-        self.status.update(kind, |status| status.source = RuleSource::Built);
+        self.status
+            .update(kind, |status| status.source = RuleSource::Built);
         self.status.record_applied(kind, revision);
         tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, "governance rules deleted from the registry; back to the built-in rules");
     }

@@ -110,7 +110,9 @@ impl RuleStatus {
         loop {
             let done = self.kind(kind).is_some_and(|status| {
                 status.revision.is_some_and(|at| at >= revision)
-                    || status.refused.is_some_and(|refusal| refusal.revision >= revision)
+                    || status
+                        .refused
+                        .is_some_and(|refusal| refusal.revision >= revision)
             });
             if done || changed.changed().await.is_err() {
                 return;

@@ -2,15 +2,20 @@
 //!
 //! ```text
 //! /sae/v1/services/{service}/{instance id}  =  Instance::to_json()
+//! /sae/v1/rules/{service}/{kind}            =  RuleDocument::to_json()
 //! ```
 //!
-//! One key per instance, so a registration is one `put` with a lease and a
+//! One key per instance, and one per service and rule kind (no lease: rules
+//! outlive the instances that apply them), so a registration is one `put` with a lease and a
 //! service is one prefix to list and watch. The `v1` segment versions the
 //! layout: a later layout lives under another prefix and both can run side
 //! by side during an upgrade. Neither service names nor instance ids contain
 //! `/`, so a key splits unambiguously.
 
+use sae_core::rules::RuleKind;
 use sae_core::{InstanceId, ServiceName};
+
+pub use sae_core::rules::RULES_KEY_PREFIX;
 
 /// The prefix under which every sae instance is stored.
 pub const KEY_PREFIX: &str = "/sae/v1/services/";
@@ -36,4 +41,22 @@ pub(super) fn instance_id(service_prefix: &str, key: &[u8]) -> Option<InstanceId
 /// A key for log messages, lossily decoded.
 pub(super) fn display(key: &[u8]) -> String {
     String::from_utf8_lossy(key).into_owned()
+}
+
+/// The prefix of one service's rule documents, ending with `/`:
+/// `/sae/v1/rules/{service}/`, then one key per kind.
+pub(super) fn rules_prefix(service: &ServiceName) -> String {
+    format!("{RULES_KEY_PREFIX}{}/", service.as_str())
+}
+
+/// The kind a key of `rules_prefix` names, or `None` for another key.
+pub(super) fn rule_kind(rules_prefix: &str, key: &[u8]) -> Option<RuleKind> {
+    let rest = key.strip_prefix(rules_prefix.as_bytes())?;
+    RuleKind::new(std::str::from_utf8(rest).ok()?).ok()
+}
+
+/// The service a key under `prefix` belongs to: the segment after it.
+pub(super) fn service_of(prefix: &str, key: &[u8]) -> Option<ServiceName> {
+    let rest = std::str::from_utf8(key.strip_prefix(prefix.as_bytes())?).ok()?;
+    ServiceName::new(rest.split('/').next()?).ok()
 }

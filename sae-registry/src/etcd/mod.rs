@@ -12,8 +12,11 @@
 //! # Layout
 //!
 //! One key per instance, `/sae/v1/services/{service}/{instance id}`
-//! ([`KEY_PREFIX`]), whose value is [`Instance::to_json`]. The `v1` segment
-//! versions the layout.
+//! ([`KEY_PREFIX`]), whose value is [`Instance::to_json`]; one key per
+//! service and rule kind, `/sae/v1/rules/{service}/{kind}`
+//! ([`RULES_KEY_PREFIX`]), whose value is
+//! [`RuleDocument::to_json`](sae_core::rules::RuleDocument::to_json), with
+//! no lease. The `v1` segment versions the layout.
 //!
 //! # Behaviour
 //!
@@ -40,6 +43,10 @@
 //!   again and send a new snapshot. Malformed values are skipped with a
 //!   warning naming the key. etcd reports a lease expiry as a plain delete,
 //!   so every removal has [`RemovalReason::Deregistered`](sae_core::RemovalReason).
+//! - **Rules** are written with a plain `put` and watched exactly like
+//!   instances (list, watch from the next revision, resume, re-list after a
+//!   compaction); a malformed document is skipped with a warning naming
+//!   the key, so the instances keep their running rules.
 //! - **Errors**: calls are retried on transient errors (no leader, member
 //!   gone) until [`EtcdOptions::request_timeout`], then fail with
 //!   [`Error::Registry`] or [`Error::RegistryTimeout`] for backend `"etcd"`.
@@ -67,10 +74,14 @@
 //! # }
 //! ```
 
+mod instances;
 mod keys;
 mod lease;
 mod options;
 mod rpc;
+mod rules;
+#[cfg(test)]
+mod rules_tests;
 #[cfg(any(test, feature = "etcd-test-util"))]
 pub mod testing;
 #[cfg(test)]
@@ -81,19 +92,20 @@ use std::fmt;
 use std::sync::Arc;
 
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
+use sae_core::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
 use sae_core::{
-    BoxFuture, Error, Instance, InstanceId, Registered, Registration, Registry, ServiceName,
-    Snapshot, WatchEvent, WatchStream,
+    BoxFuture, Error, Instance, InstanceId, Registered, Registration, Registry, Revision,
+    ServiceName, Snapshot, WatchEvent, WatchStream,
 };
 use tokio::sync::OnceCell;
 use tokio_stream::wrappers::ReceiverStream;
 
-pub use keys::KEY_PREFIX;
+pub use keys::{KEY_PREFIX, RULES_KEY_PREFIX};
 pub use options::EtcdOptions;
 
 use lease::EtcdLease;
 use rpc::{BACKEND, retried, revision};
-use watch::ServiceWatch;
+use watch::PrefixWatch;
 
 /// The registry on etcd v3. Cheap to clone; clones share one connection.
 /// See the [module docs](self).
@@ -278,7 +290,7 @@ impl Registry for EtcdRegistry {
             let client = self.client().await?;
             let bound = self.shared.options.request_timeout;
             retried(client, "list", bound, |mut client| async move {
-                watch::list(&mut client, service).await
+                instances::list(&mut client, service).await
             })
             .await
         })
@@ -288,12 +300,105 @@ impl Registry for EtcdRegistry {
         Box::pin(async move {
             let snapshot = self.list(service).await?;
             let client = self.client().await?.clone();
-            let (sender, receiver) = ServiceWatch::channel();
-            let follower = ServiceWatch::new(client, service.clone(), &snapshot, sender.clone());
+            let (sender, receiver) = watch::channel();
+            let follow = instances::Instances::new(service.clone(), &snapshot);
+            let follower = PrefixWatch::new(client, follow, snapshot.revision, sender.clone());
             // The channel is empty and owned here: the snapshot always fits.
             let _ = sender.try_send(WatchEvent::Snapshot(snapshot));
             tokio::spawn(follower.run(self.shared.closed_rx.clone()));
             Ok(Box::pin(ReceiverStream::new(receiver)) as WatchStream)
+        })
+    }
+
+    fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceName>, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let bound = self.shared.options.request_timeout;
+            let mut names = Vec::new();
+            for prefix in [KEY_PREFIX, RULES_KEY_PREFIX] {
+                let answer = retried(client, "list services", bound, |mut client| async move {
+                    client
+                        .get(
+                            prefix,
+                            Some(GetOptions::new().with_prefix().with_keys_only()),
+                        )
+                        .await
+                })
+                .await?;
+                names.extend(
+                    answer
+                        .kvs()
+                        .iter()
+                        .filter_map(|kv| keys::service_of(prefix, kv.key())),
+                );
+            }
+            names.sort();
+            names.dedup();
+            Ok(names)
+        })
+    }
+
+    fn put_rules(&self, document: RuleDocument) -> BoxFuture<'_, Result<Revision, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let key = sae_core::rules::key(&document.service, &document.kind);
+            let value = document.to_json();
+            let bound = self.shared.options.request_timeout;
+            let put = retried(client, "write rules", bound, |mut client| {
+                let (key, value) = (key.clone(), value.clone());
+                async move { client.put(key, value, None).await }
+            })
+            .await?;
+            Ok(revision(put.header().map_or(0, |header| header.revision())))
+        })
+    }
+
+    fn delete_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+        kind: &'a RuleKind,
+    ) -> BoxFuture<'a, Result<Option<Revision>, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let key = sae_core::rules::key(service, kind);
+            let bound = self.shared.options.request_timeout;
+            let deleted = retried(client, "delete rules", bound, |mut client| {
+                let key = key.clone();
+                async move { client.delete(key, None).await }
+            })
+            .await?;
+            Ok((deleted.deleted() > 0)
+                .then(|| revision(deleted.header().map_or(0, |header| header.revision()))))
+        })
+    }
+
+    fn list_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleSnapshot, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let bound = self.shared.options.request_timeout;
+            retried(client, "read rules", bound, |mut client| async move {
+                rules::list(&mut client, service).await
+            })
+            .await
+        })
+    }
+
+    fn watch_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleStream, Error>> {
+        Box::pin(async move {
+            let snapshot = self.list_rules(service).await?;
+            let client = self.client().await?.clone();
+            let (sender, receiver) = watch::channel();
+            let follow = rules::Rules::new(service.clone(), &snapshot);
+            let follower = PrefixWatch::new(client, follow, snapshot.revision, sender.clone());
+            let _ = sender.try_send(sae_core::rules::RuleEvent::Snapshot(snapshot));
+            tokio::spawn(follower.run(self.shared.closed_rx.clone()));
+            Ok(Box::pin(ReceiverStream::new(receiver)) as RuleStream)
         })
     }
 }

@@ -11,8 +11,9 @@ use sae_core::{
 };
 use tokio::time::{Instant, timeout};
 
+use super::instances::Instances;
 use super::testing::EtcdCluster;
-use super::watch::ServiceWatch;
+use super::watch::{self as prefix_watch, PrefixWatch};
 use super::{EtcdOptions, EtcdRegistry, KEY_PREFIX, keys};
 
 /// Bound on waiting for one event that should come at once.
@@ -513,8 +514,13 @@ async fn a_compacted_resume_point_gives_a_fresh_snapshot() {
 
     // A watch that last delivered `stale` must resume where history is gone.
     let client = registry.client().await.unwrap().clone();
-    let (sender, receiver) = ServiceWatch::channel();
-    let follower = ServiceWatch::new(client, orders(), &stale, sender);
+    let (sender, receiver) = prefix_watch::channel();
+    let follower = PrefixWatch::new(
+        client,
+        Instances::new(orders(), &stale),
+        stale.revision,
+        sender,
+    );
     tokio::spawn(follower.run(registry.shared.closed_rx.clone()));
     let mut watch: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver));
     let fresh = snapshot(&mut watch).await;

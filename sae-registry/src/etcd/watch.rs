@@ -1,7 +1,9 @@
-//! The watch task: one service's keys as a gap-free stream of [`WatchEvent`]s.
+//! The watch task: one prefix's keys as a gap-free stream of events — a
+//! service's instances ([`super::instances`]) or its rule documents
+//! ([`super::rules`]).
 //!
-//! [`EtcdRegistry::watch`](super::EtcdRegistry) lists the service's prefix
-//! at revision R and sends that as the first [`WatchEvent::Snapshot`]; this
+//! [`EtcdRegistry::watch`](super::EtcdRegistry) lists the prefix
+//! at revision R and sends that as the first snapshot event; this
 //! task then watches the prefix from R + 1. etcd delivers every change after
 //! a revision exactly once per watch, so nothing falls between the list and
 //! the watch. When the stream breaks (member killed, etcd restarting), the
@@ -9,21 +11,19 @@
 //! delivered + 1, skipping anything at or below it. When etcd has compacted
 //! that revision away, the history is gone: the task lists again and sends
 //! a new snapshot, as the [`Registry`](sae_core::Registry) contract asks.
+//! What a key means is the [`Follow`] implementation's business.
 //!
 //! Events of one etcd transaction share its revision; sae writes one key
 //! per transaction, so only an operator's bulk delete yields equal revisions.
 
-use std::collections::HashSet;
-
-use etcd_client::{Client, Event, EventType, GetOptions, KeyValue, WatchOptions};
-use sae_core::{
-    Error, Instance, InstanceId, Registered, RemovalReason, ServiceName, Snapshot, WatchEvent,
-};
+use std::future::Future;
 use std::time::Duration;
+
+use etcd_client::{Client, Event, WatchOptions};
+use sae_core::{Error, ServiceName};
 use tokio::sync::{mpsc, watch};
 
-use super::keys;
-use super::rpc::{Backoff, revision};
+use super::rpc::Backoff;
 
 /// Events buffered for a consumer before the task stops reading etcd (which
 /// then buffers for it). Registry changes are rare; this is plenty.
@@ -34,16 +34,39 @@ const EVENT_BUFFER: usize = 256;
 const RECONNECT_FIRST: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(1);
 
-/// One service's watch, owned by its task.
-pub(super) struct ServiceWatch {
+/// What the keys under one prefix mean: how to list them as a snapshot and
+/// how to turn one etcd event into at most one consumer event.
+pub(super) trait Follow: Send + 'static {
+    /// The consumer's event type.
+    type Event: Send + 'static;
+
+    /// The service whose keys these are, for logs.
+    fn service(&self) -> &ServiceName;
+
+    /// The prefix watched, ending with `/`.
+    fn prefix(&self) -> &str;
+
+    /// One etcd event at revision `at`, or `None` when the consumer need
+    /// not hear of it.
+    fn change(&mut self, event: &Event, at: i64) -> Option<Self::Event>;
+
+    /// Lists the prefix: its revision and the snapshot event.
+    fn list(
+        &self,
+        client: Client,
+    ) -> impl Future<Output = Result<(i64, Self::Event), etcd_client::Error>> + Send;
+
+    /// The consumer is sent `snapshot`: what the follower knows is reset to it.
+    fn adopt(&mut self, snapshot: &Self::Event);
+}
+
+/// One prefix's watch, owned by its task.
+pub(super) struct PrefixWatch<F: Follow> {
     client: Client,
-    service: ServiceName,
-    prefix: String,
+    follow: F,
     /// The last etcd revision delivered; the watch resumes after it.
     last_revision: i64,
-    /// The ids currently advertised to the consumer.
-    known: HashSet<InstanceId>,
-    events: mpsc::Sender<WatchEvent>,
+    events: mpsc::Sender<F::Event>,
 }
 
 /// Why a watch stream ended.
@@ -56,82 +79,26 @@ enum WatchEnd {
     Disconnected(String),
 }
 
-/// Lists `service` at one revision: the snapshot, or an error.
-pub(super) async fn list(
-    client: &mut Client,
-    service: &ServiceName,
-) -> Result<Snapshot, etcd_client::Error> {
-    let prefix = keys::service_prefix(service);
-    let answer = client
-        .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
-        .await?;
-    let at = answer.header().map_or(0, |header| header.revision());
-    let instances = answer
-        .kvs()
-        .iter()
-        .filter_map(|kv| decode(service, &prefix, kv).map(|(_, entry)| entry))
-        .collect();
-    Ok(Snapshot {
-        revision: revision(at),
-        instances,
-    })
+/// The channel a [`PrefixWatch`] sends on.
+pub(super) fn channel<E>() -> (mpsc::Sender<E>, mpsc::Receiver<E>) {
+    mpsc::channel(EVENT_BUFFER)
 }
 
-/// Decodes one stored instance, or warns naming the key and returns `None`.
-fn decode(service: &ServiceName, prefix: &str, kv: &KeyValue) -> Option<(InstanceId, Registered)> {
-    let key = kv.key();
-    let Some(id) = keys::instance_id(prefix, key) else {
-        tracing::warn!(key = %keys::display(key), "skipping etcd key that is not an instance key");
-        return None;
-    };
-    let instance = match Instance::from_json(kv.value()) {
-        Ok(instance) => instance,
-        Err(error) => {
-            tracing::warn!(key = %keys::display(key), %error, "skipping malformed etcd registry entry");
-            return None;
-        }
-    };
-    if instance.service() != service || instance.id() != &id {
-        tracing::warn!(
-            key = %keys::display(key),
-            service = %instance.service().as_str(),
-            id = %instance.id().as_str(),
-            "skipping etcd registry entry whose value names another instance than its key"
-        );
-        return None;
-    }
-    let entry = Registered {
-        instance,
-        revision: revision(kv.mod_revision()),
-    };
-    Some((id, entry))
-}
-
-impl ServiceWatch {
-    /// A watch that has delivered `snapshot` and continues after it.
+impl<F: Follow> PrefixWatch<F> {
+    /// A watch that has delivered everything up to `last_revision` (its
+    /// snapshot) and continues after it.
     pub(super) fn new(
         client: Client,
-        service: ServiceName,
-        snapshot: &Snapshot,
-        events: mpsc::Sender<WatchEvent>,
+        follow: F,
+        last_revision: sae_core::Revision,
+        events: mpsc::Sender<F::Event>,
     ) -> Self {
-        ServiceWatch {
+        PrefixWatch {
             client,
-            prefix: keys::service_prefix(&service),
-            service,
-            last_revision: i64::try_from(snapshot.revision.0).unwrap_or(i64::MAX),
-            known: snapshot
-                .instances
-                .iter()
-                .map(|entry| entry.instance.id().clone())
-                .collect(),
+            follow,
+            last_revision: i64::try_from(last_revision.0).unwrap_or(i64::MAX),
             events,
         }
-    }
-
-    /// The channel capacity for [`ServiceWatch::new`].
-    pub(super) fn channel() -> (mpsc::Sender<WatchEvent>, mpsc::Receiver<WatchEvent>) {
-        mpsc::channel(EVENT_BUFFER)
     }
 
     /// Runs until the consumer drops its stream or the registry is dropped.
@@ -176,7 +143,7 @@ impl ServiceWatch {
     /// Logs an outage once, not on every retry.
     fn note_outage(&self, outage: &mut bool, error: &str) {
         if !std::mem::replace(outage, true) {
-            tracing::warn!(service = %self.service.as_str(), %error, "etcd watch interrupted; reconnecting and resuming from revision {}", self.last_revision + 1);
+            tracing::warn!(service = %self.follow.service().as_str(), prefix = self.follow.prefix(), %error, "etcd watch interrupted; reconnecting and resuming from revision {}", self.last_revision + 1);
         }
     }
 
@@ -187,7 +154,7 @@ impl ServiceWatch {
             .with_start_revision(self.last_revision + 1);
         let mut watch_client = self.client.watch_client();
         let opened = tokio::select! {
-            opened = watch_client.watch(self.prefix.as_str(), Some(options)) => opened,
+            opened = watch_client.watch(self.follow.prefix(), Some(options)) => opened,
             () = self.events.closed() => return WatchEnd::ConsumerGone,
         };
         let mut stream = match opened {
@@ -205,7 +172,7 @@ impl ServiceWatch {
                 Err(error) => return WatchEnd::Disconnected(error.to_string()),
             };
             if response.compact_revision() > 0 {
-                tracing::warn!(service = %self.service.as_str(), compacted = response.compact_revision(), "etcd compacted the watched history; listing again");
+                tracing::warn!(service = %self.follow.service().as_str(), prefix = self.follow.prefix(), compacted = response.compact_revision(), "etcd compacted the watched history; listing again");
                 return WatchEnd::Compacted;
             }
             if response.canceled() {
@@ -217,7 +184,7 @@ impl ServiceWatch {
             if response.created() {
                 backoff.reset();
                 if std::mem::take(outage) {
-                    tracing::info!(service = %self.service.as_str(), "etcd watch resumed from revision {}", self.last_revision + 1);
+                    tracing::info!(service = %self.follow.service().as_str(), prefix = self.follow.prefix(), "etcd watch resumed from revision {}", self.last_revision + 1);
                 }
             }
             // A revision is never split across responses, so everything at or
@@ -231,8 +198,7 @@ impl ServiceWatch {
         }
     }
 
-    /// Turns one etcd event into at most one [`WatchEvent`]; false when the
-    /// consumer is gone.
+    /// Passes one etcd event on; false when the consumer is gone.
     async fn apply(&mut self, event: &Event, delivered: i64) -> bool {
         let Some(kv) = event.kv() else { return true };
         let at = kv.mod_revision();
@@ -240,55 +206,25 @@ impl ServiceWatch {
             return true;
         }
         self.last_revision = self.last_revision.max(at);
-        let change = match event.event_type() {
-            EventType::Put => match decode(&self.service, &self.prefix, kv) {
-                Some((id, mut entry)) => {
-                    entry.revision = revision(at);
-                    self.known.insert(id);
-                    Some(WatchEvent::Upsert(entry))
-                }
-                // The valid entry it replaced no longer describes anything.
-                None => self.removal(kv, at),
-            },
-            EventType::Delete => self.removal(kv, at),
-        };
-        match change {
+        match self.follow.change(event, at) {
             Some(change) => self.events.send(change).await.is_ok(),
             None => true,
         }
     }
 
-    /// A removal of the instance `kv` names, if the consumer knows it.
-    fn removal(&mut self, kv: &KeyValue, at: i64) -> Option<WatchEvent> {
-        let id = keys::instance_id(&self.prefix, kv.key())?;
-        self.known.remove(&id).then(|| WatchEvent::Remove {
-            revision: revision(at),
-            id,
-            // etcd reports an expired lease's delete like any other delete.
-            reason: RemovalReason::Deregistered,
-        })
-    }
-
     /// Lists again after a compaction and sends the result as a new
     /// snapshot. `Ok(false)` when the consumer is gone.
     async fn relist(&mut self) -> Result<bool, Error> {
-        let snapshot = list(&mut self.client, &self.service)
+        let (at, snapshot) = self
+            .follow
+            .list(self.client.clone())
             .await
             .map_err(|error| super::rpc::failed("listing after compaction", &error))?;
-        let at = i64::try_from(snapshot.revision.0).unwrap_or(i64::MAX);
         if at <= self.last_revision {
             return Ok(true);
         }
         self.last_revision = at;
-        self.known = snapshot
-            .instances
-            .iter()
-            .map(|entry| entry.instance.id().clone())
-            .collect();
-        Ok(self
-            .events
-            .send(WatchEvent::Snapshot(snapshot))
-            .await
-            .is_ok())
+        self.follow.adopt(&snapshot);
+        Ok(self.events.send(snapshot).await.is_ok())
     }
 }

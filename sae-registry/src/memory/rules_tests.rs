@@ -9,7 +9,9 @@ fn lanes(service: &str, percent: u32) -> RuleDocument {
         service,
         RuleKind::LANES,
         RuleFormat::Yaml,
-        format!("rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"),
+        format!(
+            "rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"
+        ),
     )
     .unwrap()
 }
@@ -34,7 +36,10 @@ async fn a_rule_watch_sees_the_snapshot_then_every_write_and_delete_in_order() {
     let Some(RuleEvent::Put(put)) = watch.next().await else {
         panic!("expected the write");
     };
-    assert_eq!((put.revision, put.document.text.contains("50")), (second, true));
+    assert_eq!(
+        (put.revision, put.document.text.contains("50")),
+        (second, true)
+    );
 
     let deleted = registry.delete_rules(&edge, &kind).await.unwrap();
     assert!(deleted.is_some_and(|at| at > second));

@@ -1,0 +1,130 @@
+//! A service's rule documents: the snapshot, decoding, and the watch's [`Follow`].
+
+use std::collections::HashSet;
+
+use etcd_client::{Client, Event, EventType, GetOptions, KeyValue};
+use sae_core::ServiceName;
+use sae_core::rules::{RuleDocument, RuleEvent, RuleKind, RuleSnapshot, StoredRules};
+
+use super::keys;
+use super::rpc::revision;
+use super::watch::Follow;
+
+/// Lists `service`'s documents at one revision.
+pub(super) async fn list(
+    client: &mut Client,
+    service: &ServiceName,
+) -> Result<RuleSnapshot, etcd_client::Error> {
+    let prefix = keys::rules_prefix(service);
+    let answer = client
+        .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let at = answer.header().map_or(0, |header| header.revision());
+    let rules = answer
+        .kvs()
+        .iter()
+        .filter_map(|kv| decode(service, &prefix, kv))
+        .collect();
+    Ok(RuleSnapshot {
+        revision: revision(at),
+        rules,
+    })
+}
+
+/// Decodes one stored document, or warns naming the key and returns `None`:
+/// a malformed write changes nothing for the instances that follow it.
+fn decode(service: &ServiceName, prefix: &str, kv: &KeyValue) -> Option<StoredRules> {
+    let key = kv.key();
+    let Some(kind) = keys::rule_kind(prefix, key) else {
+        tracing::warn!(key = %keys::display(key), "skipping etcd key that is not a rule key");
+        return None;
+    };
+    let document = match RuleDocument::from_json(kv.value()) {
+        Ok(document) => document,
+        Err(error) => {
+            tracing::warn!(key = %keys::display(key), %error, "skipping malformed rule document; the running rules stay");
+            return None;
+        }
+    };
+    if &document.service != service || document.kind != kind {
+        tracing::warn!(
+            key = %keys::display(key),
+            service = %document.service.as_str(),
+            kind = %document.kind,
+            "skipping rule document whose value names another service or kind than its key"
+        );
+        return None;
+    }
+    Some(StoredRules {
+        document,
+        revision: revision(kv.mod_revision()),
+    })
+}
+
+/// What the rule watch of one service knows.
+pub(super) struct Rules {
+    service: ServiceName,
+    prefix: String,
+    /// The kinds currently advertised to the consumer.
+    known: HashSet<RuleKind>,
+}
+
+impl Rules {
+    /// The follower of a consumer that was sent `snapshot`.
+    pub(super) fn new(service: ServiceName, snapshot: &RuleSnapshot) -> Self {
+        let mut rules = Rules {
+            prefix: keys::rules_prefix(&service),
+            service,
+            known: HashSet::new(),
+        };
+        rules.adopt(&RuleEvent::Snapshot(snapshot.clone()));
+        rules
+    }
+}
+
+impl Follow for Rules {
+    type Event = RuleEvent;
+
+    fn service(&self) -> &ServiceName {
+        &self.service
+    }
+
+    fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn change(&mut self, event: &Event, at: i64) -> Option<RuleEvent> {
+        let kv = event.kv()?;
+        match event.event_type() {
+            EventType::Put => {
+                let mut stored = decode(&self.service, &self.prefix, kv)?;
+                stored.revision = revision(at);
+                self.known.insert(stored.document.kind.clone());
+                Some(RuleEvent::Put(stored))
+            }
+            EventType::Delete => {
+                let kind = keys::rule_kind(&self.prefix, kv.key())?;
+                self.known.remove(&kind).then(|| RuleEvent::Delete {
+                    revision: revision(at),
+                    kind,
+                })
+            }
+        }
+    }
+
+    async fn list(&self, mut client: Client) -> Result<(i64, RuleEvent), etcd_client::Error> {
+        let snapshot = list(&mut client, &self.service).await?;
+        let at = i64::try_from(snapshot.revision.0).unwrap_or(i64::MAX);
+        Ok((at, RuleEvent::Snapshot(snapshot)))
+    }
+
+    fn adopt(&mut self, snapshot: &RuleEvent) {
+        if let RuleEvent::Snapshot(snapshot) = snapshot {
+            self.known = snapshot
+                .rules
+                .iter()
+                .map(|stored| stored.document.kind.clone())
+                .collect();
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The rule documents on real etcd: write, read, watch, delete, a malformed
+//! value, a compacted resume point.
+
+use std::time::Duration;
+
+use etcd_client::{CompactionOptions, GetOptions};
+use futures_util::StreamExt;
+use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind, RuleSnapshot, RuleStream};
+use sae_core::{Instance, Registry, ServiceName};
+use tokio::time::timeout;
+
+use super::rules::Rules;
+use super::testing::EtcdCluster;
+use super::watch::{self as prefix_watch, PrefixWatch};
+use super::{EtcdOptions, EtcdRegistry};
+
+const PROMPT: Duration = Duration::from_secs(10);
+
+fn edge() -> ServiceName {
+    ServiceName::new("edge").unwrap()
+}
+
+fn lanes() -> RuleKind {
+    RuleKind::new(RuleKind::LANES).unwrap()
+}
+
+fn rollout(percent: u32) -> RuleDocument {
+    RuleDocument::new(
+        "edge",
+        RuleKind::LANES,
+        RuleFormat::Yaml,
+        format!(
+            "rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"
+        ),
+    )
+    .unwrap()
+}
+
+async fn next(watch: &mut RuleStream) -> RuleEvent {
+    timeout(PROMPT, watch.next())
+        .await
+        .expect("no rule event within the bound")
+        .expect("rule stream ended")
+}
+
+async fn connect(cluster: &EtcdCluster) -> EtcdRegistry {
+    EtcdRegistry::connect(cluster.endpoints(), EtcdOptions::default())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rules_are_written_read_watched_and_deleted_under_their_key() {
+    let cluster = EtcdCluster::single().await;
+    let writer = connect(&cluster).await;
+    let reader = connect(&cluster).await;
+    let first = writer.put_rules(rollout(5)).await.unwrap();
+
+    let mut watch = reader.watch_rules(&edge()).await.unwrap();
+    let RuleEvent::Snapshot(snapshot) = next(&mut watch).await else {
+        panic!("a rule watch starts with a snapshot");
+    };
+    assert_eq!(snapshot.get(&lanes()).unwrap().revision, first);
+    assert!(snapshot.revision >= first);
+
+    let second = writer.put_rules(rollout(50)).await.unwrap();
+    let RuleEvent::Put(put) = next(&mut watch).await else {
+        panic!("expected the write");
+    };
+    assert_eq!(put.revision, second);
+    assert_eq!(put.document, rollout(50));
+
+    let mut raw = cluster.raw_client().await;
+    let stored = raw.get("/sae/v1/rules/edge/lanes", None).await.unwrap();
+    assert_eq!(stored.kvs()[0].value(), rollout(50).to_json().as_slice());
+
+    let deleted = writer
+        .delete_rules(&edge(), &lanes())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        next(&mut watch).await,
+        RuleEvent::Delete {
+            revision: deleted,
+            kind: lanes()
+        }
+    );
+    assert_eq!(writer.delete_rules(&edge(), &lanes()).await.unwrap(), None);
+    assert!(reader.list_rules(&edge()).await.unwrap().rules.is_empty());
+}
+
+#[tokio::test]
+async fn a_malformed_document_is_skipped_and_the_watch_goes_on() {
+    let cluster = EtcdCluster::single().await;
+    let registry = connect(&cluster).await;
+    let mut watch = registry.watch_rules(&edge()).await.unwrap();
+    assert!(matches!(next(&mut watch).await, RuleEvent::Snapshot(_)));
+
+    let mut raw = cluster.raw_client().await;
+    raw.put("/sae/v1/rules/edge/lanes", "{not json", None)
+        .await
+        .unwrap();
+    // A value naming another service than its key is not edge's either.
+    let mut other = rollout(5);
+    other.service = ServiceName::new("other").unwrap();
+    raw.put("/sae/v1/rules/edge/lanes", other.to_json(), None)
+        .await
+        .unwrap();
+    let good = registry.put_rules(rollout(7)).await.unwrap();
+    let RuleEvent::Put(put) = next(&mut watch).await else {
+        panic!("expected the valid write");
+    };
+    assert_eq!(put.revision, good, "the malformed writes were skipped");
+    assert_eq!(registry.list_rules(&edge()).await.unwrap().rules.len(), 1);
+}
+
+#[tokio::test]
+async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
+    let cluster = EtcdCluster::single().await;
+    let registry = connect(&cluster).await;
+    let stale = RuleSnapshot {
+        revision: registry.put_rules(rollout(5)).await.unwrap(),
+        rules: Vec::new(),
+    };
+    let latest = registry.put_rules(rollout(50)).await.unwrap();
+    // History past `latest` too, so the resume point (stale + 1) is compacted.
+    let mut elsewhere = rollout(1);
+    elsewhere.service = ServiceName::new("other").unwrap();
+    registry.put_rules(elsewhere).await.unwrap();
+    let mut raw = cluster.raw_client().await;
+    let now = raw
+        .get("x", Some(GetOptions::new().with_count_only()))
+        .await
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    raw.compact(now, Some(CompactionOptions::new().with_physical()))
+        .await
+        .unwrap();
+
+    let client = registry.client().await.unwrap().clone();
+    let (sender, receiver) = prefix_watch::channel();
+    let follower = PrefixWatch::new(client, Rules::new(edge(), &stale), stale.revision, sender);
+    tokio::spawn(follower.run(registry.shared.closed_rx.clone()));
+    let mut watch: RuleStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver));
+    let RuleEvent::Snapshot(fresh) = next(&mut watch).await else {
+        panic!("expected a fresh snapshot after the compaction");
+    };
+    assert_eq!(fresh.get(&lanes()).unwrap().revision, latest);
+    assert_eq!(fresh.get(&lanes()).unwrap().document, rollout(50));
+}
+
+#[tokio::test]
+async fn services_lists_those_with_instances_or_rules() {
+    let cluster = EtcdCluster::single().await;
+    let registry = connect(&cluster).await;
+    registry.put_rules(rollout(5)).await.unwrap();
+    let orders = Instance::builder("orders")
+        .addr("127.0.0.1:8080".parse().unwrap())
+        .build()
+        .unwrap();
+    let _registration = registry.register(orders).await.unwrap();
+    let names: Vec<String> = registry
+        .services()
+        .await
+        .unwrap()
+        .iter()
+        .map(|name| name.as_str().to_owned())
+        .collect();
+    assert_eq!(names, ["edge", "orders"]);
+}
