@@ -106,11 +106,10 @@ impl SaeBuilder {
     /// # let _ = builder;
     /// ```
     pub fn provider(
-        mut self,
+        self,
         configure: impl FnOnce(ProviderBuilder) -> ProviderBuilder + Send + 'static,
     ) -> Self {
-        self.provider = Box::new(configure);
-        self
+        self.provider_option(configure)
     }
 
     /// Ingress lane rules for requests that arrive without a lane
@@ -118,6 +117,36 @@ impl SaeBuilder {
     /// `sae::governance::lane::rules`.
     pub fn lane_rules(mut self, rules: LaneRules) -> Self {
         self.lane_rules = Some(rules);
+        self
+    }
+
+    /// Runs the lane rules of a local file, which wins over the registry's
+    /// `lanes` documents; see `sae::governance::rules`.
+    pub fn lane_rules_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        self.provider_option(move |provider| provider.lane_rules_file(path))
+    }
+
+    /// Runs the protection rules of a local file, which wins over the
+    /// registry's `protection` documents.
+    pub fn protection_file(self, path: impl Into<std::path::PathBuf>) -> Self {
+        let path = path.into();
+        self.provider_option(move |provider| provider.protection_file(path))
+    }
+
+    /// Whether to follow this service's rule documents in the registry
+    /// (default `true`): `sae rules apply orders lanes rollout.yaml`
+    /// reaches every instance within a second.
+    pub fn rules_from_registry(self, enabled: bool) -> Self {
+        self.provider_option(move |provider| provider.rules_from_registry(enabled))
+    }
+
+    fn provider_option(
+        mut self,
+        option: impl FnOnce(ProviderBuilder) -> ProviderBuilder + Send + 'static,
+    ) -> Self {
+        let earlier = std::mem::replace(&mut self.provider, Box::new(|provider| provider));
+        self.provider = Box::new(move |provider| option(earlier(provider)));
         self
     }
 
@@ -218,6 +247,7 @@ impl SaeBuilder {
                 layer,
                 grpc_layer,
                 protection: self.protection,
+                rule_status: provider.rule_status(),
                 provider: Mutex::new(Some(provider)),
                 stopped: Mutex::new(Stopped::NotStarted),
                 #[cfg(feature = "trace")]

@@ -60,6 +60,7 @@ struct Shared {
     grpc_layer: SaeLayer,
     /// The protection rules the clients (and the provider) follow.
     protection: sae_governance::protection::ProtectionRules,
+    rule_status: sae_governance::rules::RuleStatus,
     /// Taken by the first shutdown signal or serve call.
     provider: Mutex<Option<Provider>>,
     /// How the provider ended, once it was started.
@@ -89,6 +90,13 @@ impl Sae {
     /// The registry it registers in and discovers from.
     pub fn registry(&self) -> &Arc<dyn Registry> {
         &self.shared.registry
+    }
+
+    /// Which rule revision this service runs, per kind: the documents it
+    /// follows in the registry (`sae rules apply`); see
+    /// `sae::governance::rules`.
+    pub fn rule_status(&self) -> &sae_governance::rules::RuleStatus {
+        &self.shared.rule_status
     }
 
     /// The provider's lifecycle (Starting → Serving → Draining → Stopped).

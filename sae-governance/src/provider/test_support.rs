@@ -239,6 +239,13 @@ impl Registry for HangingRegistry {
     fn watch<'a>(&'a self, service: &'a ServiceName) -> BoxFuture<'a, Result<WatchStream, Error>> {
         self.inner.watch(service)
     }
+
+    fn watch_rules<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<sae_core::rules::RuleStream, Error>> {
+        self.inner.watch_rules(service)
+    }
 }
 
 /// The registry as the trait object the provider takes.

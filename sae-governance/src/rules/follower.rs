@@ -176,6 +176,7 @@ impl RuleFollower {
                 for stored in snapshot.rules {
                     self.put(stored);
                 }
+                self.status.mark_read();
             }
             RuleEvent::Put(stored) => self.put(stored),
             RuleEvent::Delete { revision, kind } => self.deleted(&kind, revision),

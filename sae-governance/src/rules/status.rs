@@ -68,6 +68,8 @@ struct Shared {
     kinds: Mutex<BTreeMap<RuleKind, KindStatus>>,
     /// Bumped on every change, so waiters wake.
     changed: watch::Sender<u64>,
+    /// Whether the registry's documents were read once.
+    read: watch::Sender<bool>,
     applied: broadcast::Sender<Applied>,
 }
 
@@ -80,6 +82,7 @@ impl Default for RuleStatus {
             shared: Arc::new(Shared {
                 kinds: Mutex::new(BTreeMap::new()),
                 changed: watch::channel(0).0,
+                read: watch::channel(false).0,
                 applied: broadcast::channel(APPLIED_BUFFER).0,
             }),
         }
@@ -101,6 +104,22 @@ impl RuleStatus {
     /// more than 1,024 behind lags).
     pub fn subscribe(&self) -> broadcast::Receiver<Applied> {
         self.shared.applied.subscribe()
+    }
+
+    /// Resolves once the registry's documents were read (and the valid ones
+    /// applied) for the first time.
+    pub async fn read(&self) {
+        let mut read = self.shared.read.subscribe();
+        let _ = read.wait_for(|read| *read).await;
+    }
+
+    /// Whether the registry's documents were read at least once.
+    pub fn is_read(&self) -> bool {
+        *self.shared.read.borrow()
+    }
+
+    pub(super) fn mark_read(&self) {
+        self.shared.read.send_replace(true);
     }
 
     /// Resolves once the running rules of `kind` are at `revision` or later

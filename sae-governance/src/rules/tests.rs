@@ -1,1 +1,283 @@
+use std::time::Duration;
 
+use sae_core::rules::{RuleDocument, RuleFormat, RuleKind};
+use sae_core::{Registry, Revision, ServiceName};
+use sae_registry::MemoryRegistry;
+use tokio::sync::broadcast;
+
+use super::{Applied, RuleFollower, RuleSource, RuleStatus, compile};
+use crate::lane::{LaneRules, RuleSet};
+use crate::protection::ProtectionRules;
+
+fn edge() -> ServiceName {
+    ServiceName::new("edge").unwrap()
+}
+
+fn kind(name: &str) -> RuleKind {
+    RuleKind::new(name).unwrap()
+}
+
+fn document(kind: &str, text: &str) -> RuleDocument {
+    RuleDocument::new("edge", kind, RuleFormat::Yaml, text).unwrap()
+}
+
+fn percent(percent: u32) -> RuleDocument {
+    document(
+        RuleKind::LANES,
+        &format!(
+            "rules: [{{ name: rollout, lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"
+        ),
+    )
+}
+
+async fn next_applied(applied: &mut broadcast::Receiver<Applied>) -> Applied {
+    tokio::time::timeout(Duration::from_secs(5), applied.recv())
+        .await
+        .expect("no application within the bound")
+        .expect("status dropped")
+}
+
+struct Following {
+    registry: MemoryRegistry,
+    lanes: LaneRules,
+    protection: ProtectionRules,
+    status: RuleStatus,
+    _task: super::FollowerTask,
+}
+
+async fn follow(configure: impl FnOnce(RuleFollower) -> RuleFollower) -> Following {
+    let registry = MemoryRegistry::new();
+    let lanes = LaneRules::default();
+    let protection = ProtectionRules::default();
+    let follower = RuleFollower::new(registry.clone(), edge())
+        .lanes(lanes.clone())
+        .protection(protection.clone());
+    let follower = configure(follower);
+    let status = follower.status();
+    let task = follower.spawn();
+    status.read().await;
+    Following {
+        registry,
+        lanes,
+        protection,
+        status,
+        _task: task,
+    }
+}
+
+#[test]
+fn errors_name_the_key_the_rule_and_the_field() {
+    let error = compile(&document(
+        RuleKind::LANES,
+        "rules: [{ name: beta, lane: 'no spaces', path_prefix: / }]",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("/sae/v1/rules/edge/lanes: rules[0] (\"beta\").lane"),
+        "{error}"
+    );
+    let error = compile(&document(
+        RuleKind::PROTECTION,
+        "rules: [{ strategy: { kind: retry, attempts: 0 } }]",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("/sae/v1/rules/edge/protection: rules[0].strategy.attempts"),
+        "{error}"
+    );
+    let error = compile(&document("canary", "rules: []"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("/sae/v1/rules/edge/canary") && error.contains("unknown rule kind"),
+        "{error}"
+    );
+    let error = compile(&document(
+        RuleKind::LANES,
+        "rules: [{ lane: gray, bogus: 1 }]",
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("/sae/v1/rules/edge/lanes: YAML rules at rules[0]"),
+        "{error}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_write_is_applied_once_in_order_and_an_invalid_one_changes_nothing() {
+    let following = follow(|follower| follower).await;
+    let mut applied = following.status.subscribe();
+    let lanes_kind = kind(RuleKind::LANES);
+
+    let mut written = Vec::new();
+    for share in [5, 50, 100] {
+        written.push(following.registry.put_rules(percent(share)).await.unwrap());
+    }
+    for revision in &written {
+        assert_eq!(
+            next_applied(&mut applied).await,
+            Applied {
+                kind: lanes_kind.clone(),
+                revision: *revision
+            }
+        );
+    }
+    assert_eq!(following.lanes.load().len(), 1);
+
+    // An invalid write: refused, the running rules (100 %) stay.
+    let bad = following
+        .registry
+        .put_rules(document(RuleKind::LANES, "rules: [{ name: rollout, lane: gray, percentage: { header: x-user-id, percent: 101 } }]"))
+        .await
+        .unwrap();
+    following.status.reached(&lanes_kind, bad).await;
+    let status = following.status.kind(&lanes_kind).unwrap();
+    assert_eq!(status.revision, Some(written[2]));
+    assert_eq!(status.source, RuleSource::Registry);
+    let refusal = status.refused.expect("the invalid write is refused");
+    assert_eq!(refusal.revision, bad);
+    assert!(
+        refusal
+            .error
+            .contains("/sae/v1/rules/edge/lanes: rules[0] (\"rollout\").percentage.percent"),
+        "{}",
+        refusal.error
+    );
+    assert_eq!(status.applied, 3);
+    let request = http::Request::get("/")
+        .header("x-user-id", "u1")
+        .body(())
+        .unwrap();
+    assert_eq!(
+        following
+            .lanes
+            .assign(request.headers(), request.uri())
+            .unwrap()
+            .as_str(),
+        "gray"
+    );
+    assert!(
+        applied.try_recv().is_err(),
+        "nothing applied for the invalid write"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_goes_back_to_the_rules_the_instance_was_built_with() {
+    let built = RuleSet::parse(
+        "rules: [{ lane: blue, path_prefix: /blue/ }]",
+        RuleFormat::Yaml,
+    )
+    .unwrap();
+    let registry = MemoryRegistry::new();
+    let lanes = LaneRules::new(built);
+    let follower = RuleFollower::new(registry.clone(), edge()).lanes(lanes.clone());
+    let status = follower.status();
+    let _task = follower.spawn();
+    let lane_of = |path: &str| {
+        let request = http::Request::get(path)
+            .header("x-user-id", "u1")
+            .body(())
+            .unwrap();
+        lanes
+            .assign(request.headers(), request.uri())
+            .map(|lane| lane.as_str().to_owned())
+    };
+    assert_eq!(lane_of("/blue/x").as_deref(), Some("blue"));
+
+    let lanes_kind = kind(RuleKind::LANES);
+    let put = registry.put_rules(percent(100)).await.unwrap();
+    status.reached(&lanes_kind, put).await;
+    assert_eq!(lane_of("/blue/x").as_deref(), Some("gray"));
+    let deleted = registry
+        .delete_rules(&edge(), &lanes_kind)
+        .await
+        .unwrap()
+        .unwrap();
+    status.reached(&lanes_kind, deleted).await;
+    assert_eq!(lane_of("/blue/x").as_deref(), Some("blue"));
+    let now = status.kind(&lanes_kind).unwrap();
+    assert_eq!(
+        (now.source, now.revision, now.applied),
+        (RuleSource::Built, Some(deleted), 2)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deleting_protection_rules_restores_the_handle() {
+    let following = follow(|follower| follower).await;
+    let protection_kind = kind(RuleKind::PROTECTION);
+    let before = following.protection.load().len();
+    let put = following
+        .registry
+        .put_rules(document(RuleKind::PROTECTION, "rules: [{ targets: [{ service: inventory }], strategy: { kind: timeout, timeout: 300ms } }]"))
+        .await
+        .unwrap();
+    following.status.reached(&protection_kind, put).await;
+    let inventory = ServiceName::new("inventory").unwrap();
+    assert_eq!(
+        following
+            .protection
+            .load()
+            .call_policy(&inventory, None)
+            .timeout,
+        Some(Duration::from_millis(300))
+    );
+    let deleted = following
+        .registry
+        .delete_rules(&edge(), &protection_kind)
+        .await
+        .unwrap()
+        .unwrap();
+    following.status.reached(&protection_kind, deleted).await;
+    assert_eq!(following.protection.load().len(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pinned_kind_keeps_its_local_rules() {
+    let following =
+        follow(|follower| follower.pin_local(RuleKind::LANES, "/etc/edge/lanes.yaml")).await;
+    let lanes_kind = kind(RuleKind::LANES);
+    following.registry.put_rules(percent(5)).await.unwrap();
+    // A later protection write proves the lanes write was handled before it.
+    let protection_kind = kind(RuleKind::PROTECTION);
+    let later = following
+        .registry
+        .put_rules(document(RuleKind::PROTECTION, "rules: []"))
+        .await
+        .unwrap();
+    following.status.reached(&protection_kind, later).await;
+    assert!(
+        following.lanes.load().is_empty(),
+        "the registry's lanes were not applied"
+    );
+    let status = following.status.kind(&lanes_kind).unwrap();
+    assert_eq!(
+        status.source,
+        RuleSource::Local("/etc/edge/lanes.yaml".into())
+    );
+    assert_eq!((status.revision, status.applied), (None, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rules_written_before_the_follower_starts_are_applied_from_the_snapshot() {
+    let registry = MemoryRegistry::new();
+    let written = registry.put_rules(percent(5)).await.unwrap();
+    let lanes = LaneRules::default();
+    let follower = RuleFollower::new(registry.clone(), edge()).lanes(lanes.clone());
+    let status = follower.status();
+    let _task = follower.spawn();
+    status.read().await;
+    assert_eq!(lanes.load().len(), 1);
+    assert_eq!(
+        status.kind(&kind(RuleKind::LANES)).unwrap().revision,
+        Some(written)
+    );
+    let json = status.to_json();
+    assert_eq!(json["lanes"]["revision"], written.0);
+    assert_eq!(json["lanes"]["source"], "registry");
+    assert!(written > Revision(0));
+}

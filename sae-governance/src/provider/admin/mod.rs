@@ -5,6 +5,7 @@
 //! | `GET` or `POST /prestop` | starts the shutdown ([`Trigger::PreStop`]) and answers `200` once the notice window is over (bounded) |
 //! | `GET /ready` | `200` while [`Phase::Serving`], `503` otherwise (so `false` from the moment the provider drains) |
 //! | `GET /live` | `200` while the process answers; draining is alive |
+//! | `GET /rules` | the rule revision running per kind, as JSON ([`crate::rules::RuleStatus`]) |
 //!
 //! # Why a separate listener
 //!
@@ -85,6 +86,7 @@ pub struct Admin {
     shutdown: ShutdownHandle,
     token: Option<AdminToken>,
     prestop_bound: Duration,
+    rules: crate::rules::RuleStatus,
 }
 
 impl Admin {
@@ -95,12 +97,19 @@ impl Admin {
             shutdown,
             token: None,
             prestop_bound: DEFAULT_PRESTOP_BOUND,
+            rules: crate::rules::RuleStatus::default(),
         }
     }
 
     /// Requires `Authorization: Bearer <token>` on every request.
     pub fn token(mut self, token: AdminToken) -> Self {
         self.token = Some(token);
+        self
+    }
+
+    /// Reports `status` on `GET /rules`.
+    pub fn rules(mut self, status: crate::rules::RuleStatus) -> Self {
+        self.rules = status;
         self
     }
 
@@ -136,6 +145,7 @@ impl Admin {
             .route("/prestop", get(prestop).post(prestop))
             .route("/ready", get(ready))
             .route("/live", get(live))
+            .route("/rules", get(rules))
             .with_state(self.clone())
     }
 
@@ -187,4 +197,16 @@ async fn live(State(admin): State<Admin>, headers: HeaderMap) -> Response {
         return unauthorized();
     }
     (StatusCode::OK, "alive\n").into_response()
+}
+
+async fn rules(State(admin): State<Admin>, headers: HeaderMap) -> Response {
+    if !admin.authorized(&headers) {
+        return unauthorized();
+    }
+    let body = serde_json::json!({ "rules": admin.rules.to_json() });
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        format!("{body}\n"),
+    )
+        .into_response()
 }

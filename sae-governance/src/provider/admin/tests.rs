@@ -256,3 +256,37 @@ async fn readiness_flips_to_503_once_draining() {
     assert_eq!(get("/live").await.status(), 200);
     serving.await.unwrap().unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_rules_endpoint_reports_the_revision_each_kind_runs() {
+    use sae_core::rules::{RuleDocument, RuleFormat, RuleKind};
+
+    let _ticker = ClockTicker::start();
+    let registry = MemoryRegistry::new();
+    // Written before the provider starts: it serves with these from the first request.
+    let lanes = RuleDocument::new(
+        "orders",
+        RuleKind::LANES,
+        RuleFormat::Yaml,
+        "rules: [{ lane: gray, path_prefix: /beta/ }]",
+    )
+    .unwrap();
+    let written = registry.put_rules(lanes).await.unwrap();
+    let admin = loopback().await;
+    let admin_addr = admin.local_addr().unwrap();
+    let Started {
+        handle, serving, ..
+    } = start(&registry, admin, None).await;
+
+    let rules = send_once(admin_addr, admin_request(Method::GET, "/rules", None)).await;
+    assert_eq!(rules.status(), 200);
+    assert_eq!(rules.headers()[http::header::CONTENT_TYPE], "application/json");
+    let json: serde_json::Value = serde_json::from_slice(rules.body()).unwrap();
+    assert_eq!(json["rules"]["lanes"]["revision"], written.0, "{json}");
+    assert_eq!(json["rules"]["lanes"]["source"], "registry", "{json}");
+    assert_eq!(json["rules"]["protection"]["source"], "built", "{json}");
+    assert_eq!(json["rules"]["protection"]["revision"], serde_json::Value::Null, "{json}");
+
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+}

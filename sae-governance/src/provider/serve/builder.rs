@@ -20,6 +20,7 @@ use crate::provider::offline_notice::OfflineNoticeLayer;
 use crate::provider::protect::ProtectLayer;
 use crate::provider::registrar::{DEFAULT_DEREGISTER_TIMEOUT, ReadinessCheck, Registrar};
 use crate::provider::shutdown::ShutdownHandle;
+use crate::rules::RuleFollower;
 
 /// Default quiet period of the notice window: a consumer at even 10 requests
 /// per second sends one within 100 ms and is evicted by its answer, so a
@@ -63,6 +64,9 @@ pub struct ProviderBuilder {
     instance: InstanceBuilder,
     registry: Arc<dyn Registry>,
     lane_rules: Option<LaneRules>,
+    /// Kinds whose rules come from a local file, which wins over the registry.
+    local_files: Vec<(&'static str, std::path::PathBuf)>,
+    rules_from_registry: bool,
     trust: IngressTrust,
     lifecycle: Lifecycle,
     shutdown: ShutdownHandle,
@@ -84,6 +88,8 @@ impl ProviderBuilder {
             instance,
             registry: registry.into_registry(),
             lane_rules: None,
+            local_files: Vec::new(),
+            rules_from_registry: true,
             trust: IngressTrust::All,
             lifecycle: Lifecycle::new(),
             shutdown: ShutdownHandle::new(),
@@ -184,6 +190,32 @@ impl ProviderBuilder {
         self
     }
 
+    /// Runs the lane rules of a local file (YAML, JSON or TOML, by its
+    /// extension), read when the provider is built. The file wins: the
+    /// registry's `lanes` documents are not applied ([`crate::rules`]).
+    pub fn lane_rules_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.local_files
+            .push((sae_core::rules::RuleKind::LANES, path.into()));
+        self
+    }
+
+    /// Runs the protection rules of a local file, read when the provider
+    /// is built. The file wins: the registry's `protection` documents are
+    /// not applied ([`crate::rules`]).
+    pub fn protection_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.local_files
+            .push((sae_core::rules::RuleKind::PROTECTION, path.into()));
+        self
+    }
+
+    /// Whether to follow this service's rule documents in the registry
+    /// (default `true`; [`crate::rules`]). Off, the rules are only what the
+    /// builder was given.
+    pub fn rules_from_registry(mut self, enabled: bool) -> Self {
+        self.rules_from_registry = enabled;
+        self
+    }
+
     /// Whose lane and caller headers to believe (default
     /// [`IngressTrust::All`], for a service called by other services); at
     /// the edge of a system, [`IngressTrust::None`] or your gateways'
@@ -258,8 +290,9 @@ impl ProviderBuilder {
     /// for a malformed admin token, an admin listener on a non-loopback
     /// address without a token, a notice maximum shorter than its quiet
     /// period, a zero header-read timeout or connection cap; [`Error::Io`]
-    /// when an admin listener's address cannot be read.
-    pub fn build(self) -> Result<Provider, Error> {
+    /// when an admin listener's address cannot be read; a local rule file
+    /// that cannot be read or holds invalid rules.
+    pub fn build(mut self) -> Result<Provider, Error> {
         // Validate the instance now, at a stand-in address for the parts
         // the listener fills in, and fix its id (generated when not given)
         // so that the notice and the logs name it from the start.
@@ -291,7 +324,21 @@ impl ProviderBuilder {
                 });
             }
         }
+        let lane_rules = self.lane_rules.take().unwrap_or_default();
+        let mut follower = RuleFollower::new(Arc::clone(&self.registry), checked.service().clone())
+            .lanes(lane_rules.clone())
+            .protection(self.protection.clone());
+        for (kind, path) in &self.local_files {
+            if *kind == sae_core::rules::RuleKind::LANES {
+                lane_rules.reload_file(path)?;
+            } else {
+                self.protection.reload_file(path)?;
+            }
+            follower = follower.pin_local(kind, path.display().to_string());
+        }
+        let rule_status = follower.status();
         let mut admin = Admin::new(self.lifecycle.clone(), self.shutdown.clone())
+            .rules(rule_status.clone())
             // preStop answers once the window is over, which is at most this far away.
             .prestop_bound(
                 self.deregister_timeout + self.timings.notice_max + Duration::from_secs(1),
@@ -315,11 +362,7 @@ impl ProviderBuilder {
         let notice =
             OfflineNoticeLayer::new(self.lifecycle.clone(), &id).enabled(self.offline_notice);
         let record_peer = self.trust.needs_peer();
-        let lane = match self.lane_rules {
-            Some(rules) => LaneLayer::with_rules(rules),
-            None => LaneLayer::new(),
-        }
-        .trust(self.trust);
+        let lane = LaneLayer::with_rules(lane_rules).trust(self.trust);
         let in_flight = InFlight::new();
         let protect = ProtectLayer::new(self.protection, checked.service().clone());
         let layer = ProviderLayer::new(&in_flight, notice, lane, protect);
@@ -330,6 +373,8 @@ impl ProviderBuilder {
             registrar = registrar.readiness(check);
         }
         Ok(Provider {
+            rules: self.rules_from_registry.then_some(follower),
+            rule_status,
             registrar,
             lifecycle: self.lifecycle,
             shutdown: self.shutdown,

@@ -36,6 +36,8 @@ impl Provider {
         Fut: Future<Output = ()>,
     {
         let Provider {
+            rules,
+            rule_status,
             registrar,
             lifecycle,
             shutdown,
@@ -77,7 +79,10 @@ impl Provider {
             drop(listener);
             let _ = tokio::time::timeout(ADMIN_GRACE, connections.shutdown()).await;
         };
+        // Owned by this future: dropping it (kill -9) ends the follower too.
+        let follower = rules.map(crate::rules::RuleFollower::spawn);
         let sequence = Sequence {
+            rules: follower.is_some().then_some(rule_status),
             registrar,
             lifecycle,
             shutdown,

@@ -146,6 +146,9 @@ enum AdminBind {
 /// server. See the [module docs](self) for the sequence.
 #[derive(Debug)]
 pub struct Provider {
+    /// Follows this service's rule documents while the provider runs.
+    rules: Option<crate::rules::RuleFollower>,
+    rule_status: crate::rules::RuleStatus,
     registrar: Registrar,
     lifecycle: Lifecycle,
     shutdown: ShutdownHandle,
@@ -182,6 +185,11 @@ impl Provider {
     /// The lifecycle this provider advances.
     pub fn lifecycle(&self) -> Lifecycle {
         self.lifecycle.clone()
+    }
+
+    /// Which rule revision this provider runs, per kind ([`crate::rules`]).
+    pub fn rule_status(&self) -> crate::rules::RuleStatus {
+        self.rule_status.clone()
     }
 
     /// The requests-in-flight tracker of this provider.

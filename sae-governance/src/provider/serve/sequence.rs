@@ -11,6 +11,7 @@ use super::ServeReport;
 use crate::provider::in_flight::InFlight;
 use crate::provider::registrar::Registrar;
 use crate::provider::shutdown::ShutdownHandle;
+use crate::rules::{RULES_AT_START_BOUND, RuleStatus};
 
 /// The timings of the shutdown that are configurable.
 #[derive(Clone, Copy, Debug)]
@@ -21,6 +22,8 @@ pub(super) struct Timings {
 }
 
 pub(super) struct Sequence {
+    /// The registry's rules, read before registering when followed.
+    pub(super) rules: Option<RuleStatus>,
     pub(super) registrar: Registrar,
     pub(super) lifecycle: Lifecycle,
     pub(super) shutdown: ShutdownHandle,
@@ -46,6 +49,16 @@ impl Sequence {
         let mut report = ServeReport::default();
         let id = self.registrar.id().clone();
 
+        if let Some(rules) = &self.rules {
+            // Serve with the registry's rules from the first request; an
+            // unreachable registry delays the start by the bound at most.
+            tokio::select! {
+                read = timeout(RULES_AT_START_BOUND, rules.read()) => if read.is_err() {
+                    tracing::warn!(%id, bound = ?RULES_AT_START_BOUND, "the registry's rules were not read in time; starting with the built-in rules");
+                },
+                _ = self.shutdown.triggered() => {}
+            }
+        }
         if self.shutdown.triggered_by().is_none() {
             tokio::select! {
                 started = self.registrar.register(bound) => match started {
