@@ -13,7 +13,7 @@
 //!   [`RULES_AT_START_BOUND`] for them) until it stops. Code without a
 //!   provider (a client-only job) spawns a [`RuleFollower`] itself.
 //! - Each document is checked by [`compile`], the code the local files go
-//!   through and `sae rules apply` runs before writing. A valid one is
+//!   through and [`apply`] (what `sae rules apply` calls) runs before writing. A valid one is
 //!   swapped in (requests in flight keep the rules they started with); an
 //!   invalid one is refused with a warning naming the key, the rule and the
 //!   field, and the running rules stay.
@@ -37,6 +37,7 @@
 //! [`sae.rules.refused`](sae_core::wire::event::RULES_REFUSED)), so an
 //! operator can tell when a change has reached every instance.
 
+mod apply;
 mod compile;
 mod follower;
 mod status;
@@ -45,6 +46,7 @@ mod tests;
 
 use std::time::Duration;
 
+pub use apply::{Written, apply};
 pub use compile::{Compiled, KNOWN_KINDS, compile};
 pub use follower::{FollowerTask, RuleFollower};
 pub use status::{Applied, KindStatus, Refusal, RuleSource, RuleStatus};

@@ -205,7 +205,10 @@ async fn rules(State(admin): State<Admin>, headers: HeaderMap) -> Response {
     }
     let body = serde_json::json!({ "rules": admin.rules.to_json() });
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         format!("{body}\n"),
     )
         .into_response()

@@ -280,12 +280,19 @@ async fn the_rules_endpoint_reports_the_revision_each_kind_runs() {
 
     let rules = send_once(admin_addr, admin_request(Method::GET, "/rules", None)).await;
     assert_eq!(rules.status(), 200);
-    assert_eq!(rules.headers()[http::header::CONTENT_TYPE], "application/json");
+    assert_eq!(
+        rules.headers()[http::header::CONTENT_TYPE],
+        "application/json"
+    );
     let json: serde_json::Value = serde_json::from_slice(rules.body()).unwrap();
     assert_eq!(json["rules"]["lanes"]["revision"], written.0, "{json}");
     assert_eq!(json["rules"]["lanes"]["source"], "registry", "{json}");
     assert_eq!(json["rules"]["protection"]["source"], "built", "{json}");
-    assert_eq!(json["rules"]["protection"]["revision"], serde_json::Value::Null, "{json}");
+    assert_eq!(
+        json["rules"]["protection"]["revision"],
+        serde_json::Value::Null,
+        "{json}"
+    );
 
     handle.shutdown();
     serving.await.unwrap().unwrap();
