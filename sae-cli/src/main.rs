@@ -2,51 +2,9 @@
 //!
 //! It reads a registry's services and instances, reads, checks and writes
 //! the governance rule documents every instance follows, and prints changes
-//! as they happen. Install it with `cargo install --path sae-cli`.
-//!
-//! # Commands
-//!
-//! The registry is `--registry URL` or `$SAE_REGISTRY`, an etcd URL such as
-//! `etcd://10.0.0.1:2379,10.0.0.2:2379` (see `sae_registry::from_url`).
-//! Every command takes `--json` and `--timeout` before or after its name.
-//!
-//! | command | prints |
-//! |---|---|
-//! | `sae services` | every service with instances or rules: instance count, lanes (`base 2, gray 1`), rule kinds |
-//! | `sae instances SERVICE` | ID, ADDRESS, LANE (`base` for none), WEIGHT, WARM-UP (`warming 40%` or `warm`), AGE, as an aligned table |
-//! | `sae rules get SERVICE KIND` | the stored document's text on stdout, exactly as written (so it can be applied again); `sae: lanes rules of edge: yaml, revision 42` on stderr |
-//! | `sae rules apply SERVICE KIND FILE` | checks FILE with `sae_governance::rules::compile`, the check every instance runs, then writes it: `applied lanes rules of edge: 1 rule, revision 42` |
-//! | `sae rules apply --dry-run …` | checks FILE and prints the key and text it would write, writing nothing (needs no registry) |
-//! | `sae rules delete SERVICE KIND` | `deleted lanes rules of edge: revision 43` |
-//! | `sae watch SERVICE` | one line per instance or rule change (the current state first), until Ctrl-C (exit 0) |
-//!
-//! `KIND` is `lanes` or `protection`. `FILE`'s format comes from its
-//! extension (`.yaml`, `.yml`, `.json`, `.toml`) or `--format yaml|json|toml`;
-//! `-` reads stdin and needs `--format`.
-//!
-//! With `--json`, each command prints one JSON document on stdout
-//! (`watch`: one object per line, with `time`, `revision` and `event`).
-//! An instance's `lane` is `null` for the base version.
-//!
-//! `--timeout DURATION` (`500ms`, `5s`, `1m`; default 5 s) bounds how long
-//! a call waits for etcd, so an unreachable registry fails the command
-//! ("cannot reach the registry at …") instead of hanging it. A `timeout=`
-//! in the URL does the same; giving both is a usage error.
-//!
-//! `memory://` registries are refused: one lives inside the process that
-//! created it, so no other process, this one included, can reach it.
-//!
-//! # Exit codes
-//!
-//! | code | meaning |
-//! |---|---|
-//! | 0 | success (also: `watch` stopped by Ctrl-C, or stdout's reader went away) |
-//! | 1 | the registry failed or could not be reached within the timeout (or the output could not be written) |
-//! | 2 | usage: clap's own errors (unknown command or flag, a malformed service name or kind), no registry URL, a malformed URL, a `memory://` URL, a rules format that cannot be told, an unknown rule kind for `apply` |
-//! | 3 | the rules input cannot be used: the file cannot be read, is not UTF-8, is over 1 MiB, or the check refuses it (the message names the rule and the field, as in `rules[0] ("beta").lane`) |
-//! | 4 | not found: `instances` of a service with no instance registered, `rules get` or `rules delete` of a document that is not stored |
-//!
-//! Errors are printed as `sae: error: …` on stderr.
+//! as they happen. Install it with `cargo install --path sae-cli`. The
+//! commands, the JSON output and the exit codes are in docs/cli.md and in
+//! `sae --help`.
 
 #![forbid(unsafe_code)]
 
