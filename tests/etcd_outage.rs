@@ -290,7 +290,8 @@ async fn a_consumer_under_load_loses_no_request_while_etcd_is_down() {
     let watches = 1 + providers.len();
     capture
         .until(|c| {
-            c.count(Level::INFO, "etcd::watch") >= watches && c.count(Level::INFO, "etcd::lease") >= 3
+            c.count(Level::INFO, "etcd::watch") >= watches
+                && c.count(Level::INFO, "etcd::lease") >= 3
         })
         .await;
     load.completed.wait_for(load.completed.get() + 50).await;
@@ -317,8 +318,16 @@ async fn a_consumer_under_load_loses_no_request_while_etcd_is_down() {
         lease_warnings.values().all(|count| *count == 1),
         "{lines:#?}"
     );
-    assert_eq!(capture.count(Level::WARN, "etcd::watch"), watches, "{lines:#?}");
-    assert_eq!(capture.count(Level::INFO, "etcd::watch"), watches, "{lines:#?}");
+    assert_eq!(
+        capture.count(Level::WARN, "etcd::watch"),
+        watches,
+        "{lines:#?}"
+    );
+    assert_eq!(
+        capture.count(Level::INFO, "etcd::watch"),
+        watches,
+        "{lines:#?}"
+    );
     assert_eq!(capture.count(Level::INFO, "etcd::lease"), 3, "{lines:#?}");
     let others: Vec<_> = lines
         .iter()

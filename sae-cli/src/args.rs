@@ -9,13 +9,13 @@ use sae_core::rules::{RuleFormat, RuleKind};
 
 use crate::connect::parse_timeout;
 
-/// The exit codes, at the end of `sae --help`; the crate docs list the same.
+/// The exit codes, at the end of `sae --help`; docs/cli.md says the same at length.
 const EXIT_CODES: &str = "\
 Exit codes:
   0  success
   1  the registry failed or could not be reached within the timeout (or the output could not be written)
-  2  usage: a wrong command line, no registry URL, a malformed URL, or a memory:// URL
-  3  the rules input cannot be used: the file cannot be read, or the check every instance runs refuses it
+  2  usage: a wrong command line, no registry URL, a malformed URL, a memory:// URL, a rules format that cannot be told, an unknown rule kind
+  3  the rules cannot be used: the file cannot be read or the check every instance runs refuses it, or the stored document cannot be read
   4  not found: no instance of the service is registered (instances), no such rule document (rules get, rules delete)";
 
 /// The operator's command line for sae registries: services and their
@@ -220,7 +220,7 @@ mod tests {
             "0  success",
             "1  the registry",
             "2  usage",
-            "3  the rules input",
+            "3  the rules cannot be used",
             "4  not found",
         ] {
             assert!(help.contains(code), "{code:?} missing from:\n{help}");

@@ -79,7 +79,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
     let registry = &*registry;
     let result = match (command, checked) {
         (Command::Rules(RulesCommand::Apply(_)), Some(checked)) => {
-            rules::apply(registry, checked, &mut out, json).await
+            rules::apply(registry, checked, &mut out, &mut err, json).await
         }
         (Command::Services, _) => services::services(registry, &mut out, json).await,
         (Command::Instances { service }, _) => {
@@ -94,8 +94,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         (Command::Watch { service }, _) => {
             watch::watch(registry, &service, &mut out, json, interrupted()).await
         }
-        // Every apply was checked above.
-        (Command::Rules(RulesCommand::Apply(_)), None) => Ok(()),
+        (Command::Rules(RulesCommand::Apply(_)), None) => {
+            unreachable!("every apply is checked above")
+        }
     };
     result.map_err(|error| error.at(&target.url))
 }

@@ -1,15 +1,16 @@
 //! `sae rules get | apply | delete`: a service's governance rule documents.
 //!
-//! `apply` checks a document with `sae_governance::rules::compile`, the
-//! code every instance runs before it applies one, so a document an
-//! instance would refuse is never written.
+//! `apply` checks a document with `sae_governance::rules::compile_text`,
+//! the code every instance runs before it applies one, so a document an
+//! instance would refuse is never written, then writes it with
+//! `sae_governance::rules::apply`.
 
 use std::io::{Read, Write};
 use std::path::Path;
 
 use sae_core::rules::{MAX_RULE_TEXT_BYTES, RuleDocument, RuleFormat, RuleKind};
 use sae_core::{Registry, ServiceName};
-use sae_governance::rules::{KNOWN_KINDS, compile};
+use sae_governance::rules::{KNOWN_KINDS, compile_text};
 use serde_json::json;
 
 use crate::args::Apply;
@@ -36,6 +37,14 @@ pub async fn get(
         .list_rules(service)
         .await
         .map_err(CliError::registry)?;
+    if let Some(unreadable) = snapshot.unreadable.iter().find(|bad| &bad.kind == kind) {
+        return Err(CliError::Invalid(format!(
+            "the stored {kind} rules of {} (revision {}) are not a document this build can read; instances refuse them and keep their running rules: {}",
+            service.as_str(),
+            unreadable.revision.0,
+            unreadable.error
+        )));
+    }
     let Some(stored) = snapshot.get(kind) else {
         return Err(CliError::NotFound(format!(
             "no {kind} rules of service {:?} are stored (key {})",
@@ -50,6 +59,7 @@ pub async fn get(
             &json!({
                 "service": service.as_str(),
                 "kind": kind.as_str(),
+                "key": sae_core::rules::key(service, kind),
                 "format": document.format.as_str(),
                 "revision": stored.revision.0,
                 "text": document.text,
@@ -161,7 +171,9 @@ pub fn check_text(
     };
     let document =
         RuleDocument::new(service.as_str(), kind.as_str(), format, text).map_err(refused)?;
-    let rules = compile(&document).map_err(refused)?.len();
+    let rules = compile_text(kind, &document.text, format)
+        .map_err(refused)?
+        .len();
     Ok(Checked { document, rules })
 }
 
@@ -203,7 +215,9 @@ pub fn dry_run(checked: &Checked, out: &mut dyn Write, json: bool) -> Result<(),
     Ok(())
 }
 
-/// `sae rules apply`: writes a checked document and prints the revision.
+/// `sae rules apply`: writes a checked document and prints the revision;
+/// notes on `err` when no instance of the service is registered (a typo in
+/// the service name writes rules nobody follows).
 ///
 /// # Errors
 ///
@@ -212,6 +226,7 @@ pub async fn apply(
     registry: &dyn Registry,
     checked: Checked,
     out: &mut dyn Write,
+    err: &mut dyn Write,
     json: bool,
 ) -> Result<(), CliError> {
     let Checked { document, rules } = checked;
@@ -225,6 +240,17 @@ pub async fn apply(
         .await
         .map_err(CliError::registry)?;
     let revision = written.revision.unwrap_or_default();
+    if registry
+        .list(&service)
+        .await
+        .is_ok_and(|snapshot| snapshot.instances.is_empty())
+    {
+        writeln!(
+            err,
+            "sae: note: no instance of service {:?} is registered; instances apply these rules when they start",
+            service.as_str()
+        )?;
+    }
     if json {
         return write_json(
             out,
@@ -239,9 +265,11 @@ pub async fn apply(
             }),
         );
     }
+    // Written, not yet applied: each instance applies it when its watch
+    // delivers it (`sae watch`, or GET /rules on its admin listener).
     writeln!(
         out,
-        "applied {kind} rules of {}: {}, revision {}",
+        "wrote {kind} rules of {}: {}, revision {}",
         service.as_str(),
         count(rules),
         revision.0
@@ -341,12 +369,18 @@ mod tests {
         let registry = MemoryRegistry::new();
         let checked =
             check_text(&edge(), &lanes(), RuleFormat::Yaml, LANES.into(), "f.yaml").unwrap();
-        let mut out = Vec::new();
-        apply(&registry, checked, &mut out, false).await.unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        apply(&registry, checked, &mut out, &mut err, false)
+            .await
+            .unwrap();
         let revision = registry.revision().0;
         assert_eq!(
             text(out),
-            format!("applied lanes rules of edge: 1 rule, revision {revision}\n")
+            format!("wrote lanes rules of edge: 1 rule, revision {revision}\n")
+        );
+        assert_eq!(
+            text(err),
+            "sae: note: no instance of service \"edge\" is registered; instances apply these rules when they start\n"
         );
 
         let (mut out, mut err) = (Vec::new(), Vec::new());
@@ -373,7 +407,7 @@ mod tests {
         let value: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(
             value,
-            json!({"service": "edge", "kind": "lanes", "format": "yaml", "revision": revision, "text": LANES})
+            json!({"service": "edge", "kind": "lanes", "key": "/sae/v1/rules/edge/lanes", "format": "yaml", "revision": revision, "text": LANES})
         );
     }
 
@@ -412,7 +446,7 @@ mod tests {
         let registry = MemoryRegistry::new();
         let checked =
             check_text(&edge(), &lanes(), RuleFormat::Yaml, LANES.into(), "f.yaml").unwrap();
-        apply(&registry, checked, &mut Vec::new(), false)
+        apply(&registry, checked, &mut Vec::new(), &mut Vec::new(), false)
             .await
             .unwrap();
         let mut out = Vec::new();

@@ -260,7 +260,7 @@ pub fn instance_json(entry: &Registered, now: SystemTime) -> Value {
         "lane": instance.lane(),
         "weight": instance.weight(),
         "revision": entry.revision.0,
-        "started_at": humantime::format_rfc3339_millis(instance.start_time()).to_string(),
+        "started_at": rfc3339(instance.start_time()),
         "age_ms": millis(age(instance, now)),
         "warm_up": {
             "state": state,
@@ -269,6 +269,18 @@ pub fn instance_json(entry: &Registered, now: SystemTime) -> Value {
         },
         "metadata": instance.metadata(),
     })
+}
+
+/// The time as RFC 3339, or `null` past year 9999 (which a registry entry
+/// can claim, and RFC 3339 cannot write).
+fn rfc3339(time: SystemTime) -> Value {
+    const YEAR_10000: Duration = Duration::from_secs(253_402_300_800);
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(since) if since < YEAR_10000 => {
+            Value::String(humantime::format_rfc3339_millis(time).to_string())
+        }
+        _ => Value::Null,
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -298,6 +310,16 @@ mod tests {
     use super::*;
 
     const T0: Duration = Duration::from_secs(1_800_000_000);
+
+    #[test]
+    fn a_start_time_past_year_9999_is_null_not_a_panic() {
+        let far = SystemTime::UNIX_EPOCH + Duration::from_millis(300_000_000_000_000);
+        assert_eq!(rfc3339(far), Value::Null);
+        assert_eq!(
+            rfc3339(SystemTime::UNIX_EPOCH + T0),
+            Value::String("2027-01-15T08:00:00.000Z".into())
+        );
+    }
 
     fn at(seconds: u64) -> SystemTime {
         SystemTime::UNIX_EPOCH + T0 + Duration::from_secs(seconds)

@@ -151,7 +151,17 @@ fn rule_line(event: &RuleEvent, now: SystemTime, json: bool) -> String {
                     })
                 })
                 .collect();
-            json_line(now, revision, "rules", json!({ "rules": rules }))
+            let unreadable: Vec<Value> = snapshot
+                .unreadable
+                .iter()
+                .map(|bad| json!({ "kind": bad.kind.as_str(), "revision": bad.revision.0, "error": bad.error }))
+                .collect();
+            json_line(
+                now,
+                revision,
+                "rules",
+                json!({ "rules": rules, "unreadable": unreadable }),
+            )
         }
         RuleEvent::Snapshot(snapshot) => {
             let mut listed: Vec<String> = snapshot
@@ -159,12 +169,18 @@ fn rule_line(event: &RuleEvent, now: SystemTime, json: bool) -> String {
                 .iter()
                 .map(|stored| {
                     format!(
-                        "{} ({}, {})",
+                        "{} (revision {}, {})",
                         stored.document.kind,
-                        stored.revision,
+                        stored.revision.0,
                         stored.document.format.as_str()
                     )
                 })
+                .chain(snapshot.unreadable.iter().map(|bad| {
+                    format!(
+                        "{} (revision {}, unreadable: {})",
+                        bad.kind, bad.revision.0, bad.error
+                    )
+                }))
                 .collect();
             listed.sort();
             let what = if listed.is_empty() {
@@ -212,6 +228,20 @@ fn rule_line(event: &RuleEvent, now: SystemTime, json: bool) -> String {
                 )
             }
         }
+        RuleEvent::Unreadable(bad) if json => json_line(
+            now,
+            revision,
+            "rules_unreadable",
+            json!({ "kind": bad.kind.as_str(), "error": bad.error }),
+        ),
+        RuleEvent::Unreadable(bad) => text_line(
+            now,
+            revision,
+            &format!(
+                "rules put: {} (unreadable, instances keep their rules: {})",
+                bad.kind, bad.error
+            ),
+        ),
         RuleEvent::Delete { kind, .. } if json => json_line(
             now,
             revision,
@@ -230,8 +260,9 @@ fn checked(document: &RuleDocument) -> Result<usize, sae_core::Error> {
 
 fn text_line(now: SystemTime, revision: Revision, what: &str) -> String {
     format!(
-        "{} {revision} {what}",
-        humantime::format_rfc3339_seconds(now)
+        "{} revision {} {what}",
+        humantime::format_rfc3339_seconds(now),
+        revision.0
     )
 }
 
@@ -350,21 +381,24 @@ mod tests {
         snapshots.sort();
         assert_eq!(
             snapshots,
-            ["r0 instances: none registered", "r0 rules: none stored"]
+            [
+                "revision 0 instances: none registered",
+                "revision 0 rules: none stored"
+            ]
         );
         assert_eq!(
             events[2],
-            "r1 instance up: e1 127.0.0.1:9001 lane gray, weight 100, warm"
+            "revision 1 instance up: e1 127.0.0.1:9001 lane gray, weight 100, warm"
         );
-        assert_eq!(events[3], "r2 rules put: lanes (yaml, 1 rule)");
+        assert_eq!(events[3], "revision 2 rules put: lanes (yaml, 1 rule)");
         assert!(
-            events[4].starts_with("r3 rules put: lanes (yaml, invalid: "),
+            events[4].starts_with("revision 3 rules put: lanes (yaml, invalid: "),
             "{}",
             events[4]
         );
         assert!(events[4].contains("rules[0]"), "{}", events[4]);
-        assert_eq!(events[5], "r4 rules deleted: lanes");
-        assert_eq!(events[6], "r5 instance down: e1 (deregistered)");
+        assert_eq!(events[5], "revision 4 rules deleted: lanes");
+        assert_eq!(events[6], "revision 5 instance down: e1 (deregistered)");
     }
 
     #[tokio::test]

@@ -297,7 +297,7 @@ async fn apply_get_and_delete_round_trip_with_revisions() {
         .expect(0);
     assert!(
         run.stdout
-            .starts_with("applied lanes rules of edge: 1 rule, revision "),
+            .starts_with("wrote lanes rules of edge: 1 rule, revision "),
         "{run:#?}"
     );
     let written = revision_in(&run.stdout);
@@ -324,7 +324,7 @@ async fn apply_get_and_delete_round_trip_with_revisions() {
     let value: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
     assert_eq!(
         value,
-        serde_json::json!({"service": "edge", "kind": "lanes", "format": "yaml", "revision": written, "text": LANES})
+        serde_json::json!({"service": "edge", "kind": "lanes", "key": "/sae/v1/rules/edge/lanes", "format": "yaml", "revision": written, "text": LANES})
     );
 
     // From stdin, with --format; JSON output.
@@ -558,5 +558,24 @@ async fn memory_and_missing_registries_are_usage_errors() {
     assert!(
         run.stdout.contains("Exit codes:") && run.stdout.contains("4  not found"),
         "{run:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_value_is_reported_not_taken_for_missing() {
+    let cluster = EtcdCluster::single().await;
+    let mut raw = cluster.raw_client().await;
+    raw.put("/sae/v1/rules/edge/lanes", "{not a document", None)
+        .await
+        .unwrap();
+    let run = sae(&cluster, &["rules", "get", "edge", "lanes"])
+        .await
+        .expect(3);
+    assert!(
+        run.stderr
+            .contains("are not a document this build can read")
+            && run.stderr.contains("/sae/v1/rules/edge/lanes: "),
+        "{}",
+        run.stderr
     );
 }

@@ -172,6 +172,15 @@ pub enum Error {
         /// What failed.
         message: String,
     },
+    /// The registry backend does not do this (a backend that stores no rule
+    /// documents keeps [`Registry`](crate::Registry)'s default methods).
+    #[error("{backend} registry: cannot {operation}; this backend does not support it")]
+    Unsupported {
+        /// Which backend.
+        backend: &'static str,
+        /// What was asked.
+        operation: &'static str,
+    },
     /// An operation on the registry timed out.
     #[error("{backend} registry: {operation} timed out after {after:?}")]
     RegistryTimeout {

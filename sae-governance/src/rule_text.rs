@@ -73,9 +73,19 @@ pub(crate) fn read_file(path: &Path) -> Result<(String, RuleFormat), Error> {
 
 /// Prefixes the place of a configuration error with the file it came from.
 pub(crate) fn in_file(path: &Path, error: Error) -> Error {
+    placed(&path.display().to_string(), error)
+}
+
+/// Prefixes the place of a configuration error with where the rules came
+/// from (a file, a registry key).
+pub(crate) fn placed(origin: &str, error: Error) -> Error {
     match error {
+        Error::Config { at, message } if at.is_empty() => Error::Config {
+            at: origin.to_owned(),
+            message,
+        },
         Error::Config { at, message } => Error::Config {
-            at: format!("{}: {at}", path.display()),
+            at: format!("{origin}: {at}"),
             message,
         },
         other => other,

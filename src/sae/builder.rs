@@ -98,7 +98,9 @@ impl SaeBuilder {
     }
 
     /// The provider's options: admin listener, readiness check, notice
-    /// window, drain bound, signals ([`ProviderBuilder`]).
+    /// window, drain bound, signals ([`ProviderBuilder`]). Calls add up:
+    /// each `configure` runs after the earlier ones (and after
+    /// [`SaeBuilder::lane_rules_file`] and the like, in call order).
     ///
     /// ```
     /// # let builder = sae::Sae::builder("orders");

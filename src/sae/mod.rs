@@ -95,8 +95,8 @@ impl Sae {
     /// Which rule revision this service runs, per kind: the documents it
     /// follows in the registry (`sae rules apply`); see
     /// `sae::governance::rules`.
-    pub fn rule_status(&self) -> &sae_governance::rules::RuleStatus {
-        &self.shared.rule_status
+    pub fn rule_status(&self) -> sae_governance::rules::RuleStatus {
+        self.shared.rule_status.clone()
     }
 
     /// The provider's lifecycle (Starting → Serving → Draining → Stopped).

@@ -39,7 +39,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// - Malformed stored entries are skipped with a warning; they never end a watch.
 /// - Rule documents ([`crate::rules`]) share the revision counter with
 ///   instances and follow the same watch contract. A backend that stores no
-///   rules keeps the default methods, which say so with [`Error::Registry`].
+///   rules keeps the default methods, which fail with [`Error::Unsupported`]
+///   (a provider then follows no rules and starts at once); a wrapper
+///   around another backend forwards them.
 pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     /// A short name of the backend for messages (`"memory"`, `"etcd"`).
     fn backend(&self) -> &'static str;
@@ -63,14 +65,14 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
 
     /// The services that have instances or rules, sorted.
     fn services(&self) -> BoxFuture<'_, Result<Vec<ServiceName>, Error>> {
-        Box::pin(async move { Err(no_rules(self.backend(), "list services")) })
+        Box::pin(async move { Err(unsupported(self.backend(), "list services")) })
     }
 
     /// Writes `document` (replacing the service's document of that kind)
     /// and returns the revision of the write.
     fn put_rules(&self, document: RuleDocument) -> BoxFuture<'_, Result<Revision, Error>> {
         let _ = document;
-        Box::pin(async move { Err(no_rules(self.backend(), "store rules")) })
+        Box::pin(async move { Err(unsupported(self.backend(), "store rules")) })
     }
 
     /// Deletes the service's document of `kind`: the revision of the
@@ -82,7 +84,7 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<Option<Revision>, Error>> {
         Box::pin(async move {
             let _ = (service, kind);
-            Err(no_rules(self.backend(), "delete rules"))
+            Err(unsupported(self.backend(), "delete rules"))
         })
     }
 
@@ -93,7 +95,7 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<RuleSnapshot, Error>> {
         Box::pin(async move {
             let _ = service;
-            Err(no_rules(self.backend(), "read rules"))
+            Err(unsupported(self.backend(), "read rules"))
         })
     }
 
@@ -105,16 +107,13 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     ) -> BoxFuture<'a, Result<RuleStream, Error>> {
         Box::pin(async move {
             let _ = service;
-            Err(no_rules(self.backend(), "watch rules"))
+            Err(unsupported(self.backend(), "watch rules"))
         })
     }
 }
 
-fn no_rules(backend: &'static str, operation: &str) -> Error {
-    Error::registry(
-        backend,
-        format!("this backend cannot {operation}: it does not store governance rules"),
-    )
+fn unsupported(backend: &'static str, operation: &'static str) -> Error {
+    Error::Unsupported { backend, operation }
 }
 
 /// What a builder takes as its registry: a backend by value (backends are

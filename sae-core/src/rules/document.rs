@@ -4,8 +4,10 @@ use crate::{Error, ServiceName};
 
 use super::{RuleFormat, RuleKind};
 
-/// Rule documents larger than this are refused (1 MiB: thousands of rules,
-/// and below etcd's default request limit of 1.5 MiB).
+/// Rule texts larger than this are refused (1 MiB: thousands of rules).
+/// The envelope escapes the text, so a text near the limit full of
+/// characters JSON escapes may still exceed etcd's request limit (1.5 MiB
+/// by default); etcd then refuses the write and says so.
 pub const MAX_RULE_TEXT_BYTES: usize = 1 << 20;
 
 /// One service's rules of one kind, as the operator wrote them.
@@ -44,7 +46,13 @@ impl RuleDocument {
         Ok(document)
     }
 
-    pub(super) fn check_size(&self) -> Result<(), Error> {
+    /// Checks the size (the fields are public, so a document built by hand
+    /// is checked again when a registry stores it).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for a text over [`MAX_RULE_TEXT_BYTES`].
+    pub fn check_size(&self) -> Result<(), Error> {
         if self.text.len() > MAX_RULE_TEXT_BYTES {
             return Err(Error::Config {
                 at: format!("{} rules of {}", self.kind, self.service.as_str()),

@@ -19,6 +19,16 @@ impl RuleKind {
     /// Traffic protection rules: timeouts, retries, breakers, limits.
     pub const PROTECTION: &'static str = "protection";
 
+    /// The kind `lanes`.
+    pub fn lanes() -> Self {
+        RuleKind(Self::LANES.into())
+    }
+
+    /// The kind `protection`.
+    pub fn protection() -> Self {
+        RuleKind(Self::PROTECTION.into())
+    }
+
     /// Checks `kind`.
     ///
     /// # Errors

@@ -60,6 +60,19 @@ pub struct StoredRules {
     pub revision: Revision,
 }
 
+/// A stored value under a rule key that is not a document this build can
+/// read (not the envelope, a newer major version, another service's
+/// document): an instance refuses it and keeps its running rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnreadableRules {
+    /// The kind its key names.
+    pub kind: RuleKind,
+    /// The revision of the write.
+    pub revision: Revision,
+    /// What is wrong with it, naming the key.
+    pub error: String,
+}
+
 /// The rule documents of one service at one revision.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleSnapshot {
@@ -67,6 +80,8 @@ pub struct RuleSnapshot {
     pub revision: Revision,
     /// One document per kind, in no particular order.
     pub rules: Vec<StoredRules>,
+    /// Kinds whose stored value cannot be read: present, but not a document.
+    pub unreadable: Vec<UnreadableRules>,
 }
 
 impl RuleSnapshot {
@@ -84,6 +99,8 @@ pub enum RuleEvent {
     Snapshot(RuleSnapshot),
     /// A document was written.
     Put(StoredRules),
+    /// A value that is not a readable document was written under `kind`'s key.
+    Unreadable(UnreadableRules),
     /// The document of `kind` was deleted.
     Delete {
         /// The revision of the delete.
@@ -99,6 +116,7 @@ impl RuleEvent {
         match self {
             RuleEvent::Snapshot(snapshot) => snapshot.revision,
             RuleEvent::Put(rules) => rules.revision,
+            RuleEvent::Unreadable(unreadable) => unreadable.revision,
             RuleEvent::Delete { revision, .. } => *revision,
         }
     }

@@ -3,10 +3,11 @@
 //! before it writes one.
 
 use sae_core::Error;
-use sae_core::rules::{RuleDocument, RuleKind};
+use sae_core::rules::{RuleDocument, RuleFormat, RuleKind};
 
 use crate::lane::RuleSet;
 use crate::protection::ProtectionSet;
+use crate::rule_text;
 
 /// A rule document compiled for its kind.
 #[derive(Clone, Debug)]
@@ -34,7 +35,7 @@ impl Compiled {
 }
 
 /// The kinds this build applies.
-pub const KNOWN_KINDS: [&str; 2] = [RuleKind::LANES, RuleKind::PROTECTION];
+pub const KNOWN_KINDS: &[&str] = &[RuleKind::LANES, RuleKind::PROTECTION];
 
 /// Parses and validates `document` with the code its kind runs on.
 ///
@@ -46,8 +47,18 @@ pub const KNOWN_KINDS: [&str; 2] = [RuleKind::LANES, RuleKind::PROTECTION];
 /// names the kind when this build does not know it.
 pub fn compile(document: &RuleDocument) -> Result<Compiled, Error> {
     let key = sae_core::rules::key(&document.service, &document.kind);
-    let (text, format) = (document.text.as_str(), document.format);
-    let compiled = match document.kind.as_str() {
+    compile_text(&document.kind, &document.text, document.format)
+        .map_err(|error| rule_text::placed(&key, error))
+}
+
+/// [`compile`] for rules that are not a stored document yet (a file about
+/// to be written): errors name the rule and the field, not a key.
+///
+/// # Errors
+///
+/// As [`compile`], without the key.
+pub fn compile_text(kind: &RuleKind, text: &str, format: RuleFormat) -> Result<Compiled, Error> {
+    match kind.as_str() {
         RuleKind::LANES => RuleSet::parse(text, format).map(Compiled::Lanes),
         RuleKind::PROTECTION => ProtectionSet::parse(text, format).map(Compiled::Protection),
         other => Err(Error::Config {
@@ -57,13 +68,5 @@ pub fn compile(document: &RuleDocument) -> Result<Compiled, Error> {
                 KNOWN_KINDS.join(", ")
             ),
         }),
-    };
-    compiled.map_err(|error| match error {
-        Error::Config { at, message } if at.is_empty() => Error::Config { at: key, message },
-        Error::Config { at, message } => Error::Config {
-            at: format!("{key}: {at}"),
-            message,
-        },
-        other => other,
-    })
+    }
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sae_core::rules::{RuleEvent, RuleKind, StoredRules};
+use sae_core::rules::{RuleEvent, RuleKind, StoredRules, UnreadableRules};
 use sae_core::wire::event;
-use sae_core::{IntoRegistry, Registry, Revision, ServiceName};
+use sae_core::{Error, IntoRegistry, Registry, Revision, ServiceName};
 
 use super::compile::{Compiled, KNOWN_KINDS, compile};
 use super::status::{Refusal, RuleSource, RuleStatus};
@@ -22,6 +22,12 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Follows `service`'s rule documents in the registry and applies each
 /// valid one to the handles it was given, through the same swap a file
 /// reload uses. See the [module docs](super).
+///
+/// The handles stay yours: a reload of your own replaces what the registry
+/// wrote, and the registry's next document replaces your reload. Pin a kind
+/// ([`RuleFollower::pin_local`]) to keep the registry out of it. A deleted
+/// document gives back the rules the handle held before the registry's
+/// first document was applied.
 ///
 /// ```
 /// use sae_core::ServiceName;
@@ -41,7 +47,7 @@ const RETRY_MAX: Duration = Duration::from_secs(5);
 /// let document = RuleDocument::new("edge", RuleKind::LANES, RuleFormat::Yaml,
 ///     "rules: [{ lane: gray, path_prefix: /beta/ }]")?;
 /// let revision = registry.put_rules(document).await?;
-/// status.reached(&RuleKind::new(RuleKind::LANES)?, revision).await;
+/// status.reached(&RuleKind::lanes(), revision).await;
 /// assert_eq!(lanes.load().len(), 1);
 /// # Ok(())
 /// # }
@@ -53,17 +59,18 @@ pub struct RuleFollower {
     service: ServiceName,
     targets: HashMap<RuleKind, Target>,
     status: RuleStatus,
-    /// The last revision handled per kind (applied, refused or ignored), so
-    /// a re-listed snapshot applies nothing twice.
+    /// The last revision handled per kind, so a re-listed snapshot applies
+    /// nothing twice and nothing older.
     seen: HashMap<RuleKind, Revision>,
 }
 
-/// A handle the follower writes, with the rules it was built with (what a
-/// delete goes back to), or a pin that keeps local rules.
+/// A handle the follower writes, with the rules it held before the
+/// registry's first document (what a delete goes back to), or a pin that
+/// keeps local rules.
 #[derive(Debug)]
 enum Target {
-    Lanes(LaneRules, Arc<RuleSet>),
-    Protection(ProtectionRules, Arc<ProtectionSet>),
+    Lanes(LaneRules, Option<Arc<RuleSet>>),
+    Protection(ProtectionRules, Option<Arc<ProtectionSet>>),
     Pinned(String),
 }
 
@@ -91,30 +98,24 @@ impl RuleFollower {
         }
     }
 
-    /// Applies documents of kind `lanes` to `rules`; a delete goes back to
-    /// the rules `rules` holds now.
+    /// Applies documents of kind `lanes` to `rules`.
     pub fn lanes(self, rules: LaneRules) -> Self {
-        let built = rules.load();
-        self.target(RuleKind::LANES, Target::Lanes(rules, built))
+        self.target(RuleKind::lanes(), Target::Lanes(rules, None))
     }
 
-    /// Applies documents of kind `protection` to `rules`; a delete goes
-    /// back to the rules `rules` holds now.
+    /// Applies documents of kind `protection` to `rules`.
     pub fn protection(self, rules: ProtectionRules) -> Self {
-        let built = rules.load();
-        self.target(RuleKind::PROTECTION, Target::Protection(rules, built))
+        self.target(RuleKind::protection(), Target::Protection(rules, None))
     }
 
     /// Keeps local rules for `kind`: the registry's documents of that kind
     /// are logged and not applied. `local` names them (a file path) in the
     /// status and the logs.
-    pub fn pin_local(self, kind: &str, local: impl Into<String>) -> Self {
+    pub fn pin_local(self, kind: RuleKind, local: impl Into<String>) -> Self {
         self.target(kind, Target::Pinned(local.into()))
     }
 
-    fn target(mut self, kind: &str, target: Target) -> Self {
-        // Kind names here are the constants of RuleKind.
-        let kind = RuleKind::new(kind).expect("a known rule kind");
+    fn target(mut self, kind: RuleKind, target: Target) -> Self {
         let source = match &target {
             Target::Pinned(local) => RuleSource::Local(local.clone()),
             _ => RuleSource::Built,
@@ -129,8 +130,9 @@ impl RuleFollower {
         self.status.clone()
     }
 
-    /// Spawns [`RuleFollower::run`] on the current runtime; the task ends
-    /// when the returned handle is dropped.
+    /// Spawns [`RuleFollower::run`] on the current tokio runtime (it panics
+    /// outside one, as `tokio::spawn` does); the task ends when the
+    /// returned handle is dropped.
     pub fn spawn(self) -> FollowerTask {
         FollowerTask {
             task: tokio::spawn(self.run()),
@@ -138,13 +140,19 @@ impl RuleFollower {
     }
 
     /// Follows the registry until it is dropped. While it cannot be read
-    /// the running rules stay, and it retries (200 ms doubling to 5 s).
+    /// the running rules stay, and it retries with a growing pause. A
+    /// registry that stores no rules ([`Error::Unsupported`]) ends it at once.
     pub async fn run(mut self) {
         let mut pause = RETRY_FIRST;
         let mut failing = false;
         loop {
             let mut stream = match self.registry.watch_rules(&self.service).await {
                 Ok(stream) => stream,
+                Err(error @ Error::Unsupported { .. }) => {
+                    tracing::debug!(service = %self.service, %error, "following no governance rules");
+                    self.status.mark_read();
+                    return;
+                }
                 Err(error) => {
                     if !std::mem::replace(&mut failing, true) {
                         tracing::warn!(service = %self.service, %error, "cannot read governance rules from the registry; the running rules stay; retrying");
@@ -160,6 +168,7 @@ impl RuleFollower {
             while let Some(change) = stream.next().await {
                 self.apply(change);
             }
+            tracing::debug!(service = %self.service, "the registry is gone; no more governance rules");
             return;
         }
     }
@@ -169,16 +178,22 @@ impl RuleFollower {
             RuleEvent::Snapshot(snapshot) => {
                 let kinds: Vec<RuleKind> = self.targets.keys().cloned().collect();
                 for kind in kinds {
-                    if snapshot.get(&kind).is_none() {
+                    let present = snapshot.get(&kind).is_some()
+                        || snapshot.unreadable.iter().any(|bad| bad.kind == kind);
+                    if !present {
                         self.deleted(&kind, snapshot.revision);
                     }
                 }
                 for stored in snapshot.rules {
                     self.put(stored);
                 }
+                for unreadable in snapshot.unreadable {
+                    self.unreadable(unreadable);
+                }
                 self.status.mark_read();
             }
             RuleEvent::Put(stored) => self.put(stored),
+            RuleEvent::Unreadable(unreadable) => self.unreadable(unreadable),
             RuleEvent::Delete { revision, kind } => self.deleted(&kind, revision),
         }
     }
@@ -197,10 +212,16 @@ impl RuleFollower {
         true
     }
 
+    /// Marks `revision` of `kind` handled without changing the rules.
+    fn handled(&self, kind: &RuleKind, revision: Revision) {
+        self.status
+            .update(kind, |status| status.handled = Some(revision));
+    }
+
     fn put(&mut self, stored: StoredRules) {
         let StoredRules { document, revision } = stored;
         let kind = document.kind.clone();
-        let Some(target) = self.targets.get(&kind) else {
+        let Some(target) = self.targets.get_mut(&kind) else {
             if !KNOWN_KINDS.contains(&kind.as_str())
                 && Self::first_sight(&mut self.seen, &kind, revision)
             {
@@ -208,61 +229,86 @@ impl RuleFollower {
             }
             return;
         };
-        if let Target::Pinned(local) = target {
-            let local = local.clone();
-            if Self::first_sight(&mut self.seen, &kind, revision) {
-                tracing::info!(service = %self.service, %kind, %revision, local = %local, "registry rules not applied: this instance runs local rules of this kind");
-            }
-            return;
-        }
         if !Self::first_sight(&mut self.seen, &kind, revision) {
             return;
         }
-        let key = sae_core::rules::key(&self.service, &kind);
-        match compile(&document) {
-            Ok(compiled) => {
-                let rules = compiled.len();
-                match (target, compiled) {
-                    (Target::Lanes(handle, _), Compiled::Lanes(set)) => handle.store(set),
-                    (Target::Protection(handle, _), Compiled::Protection(set)) => {
-                        handle.store(set);
-                    }
-                    // compile() picks the variant by kind, as the targets are keyed.
-                    _ => return,
-                }
-                self.status
-                    .update(&kind, |status| status.source = RuleSource::Registry);
-                self.status.record_applied(&kind, revision);
-                tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, rules, %key, "governance rules applied");
-            }
-            Err(error) => {
-                let error = error.to_string();
-                tracing::warn!(name: event::RULES_REFUSED, service = %self.service, %kind, revision = revision.0, %key, %error, "governance rules refused; the running rules stay");
-                self.status.update(&kind, |status| {
-                    status.refused = Some(Refusal { revision, error });
-                });
-            }
+        if let Target::Pinned(local) = target {
+            tracing::info!(service = %self.service, %kind, %revision, local = %local, "registry rules not applied: this instance runs local rules of this kind");
+            self.handled(&kind, revision);
+            return;
         }
+        let key = sae_core::rules::key(&self.service, &kind);
+        let compiled = match compile(&document) {
+            Ok(compiled) => compiled,
+            Err(error) => return self.refuse(&kind, revision, &key, error.to_string()),
+        };
+        let rules = compiled.len();
+        match (target, compiled) {
+            (Target::Lanes(handle, built), Compiled::Lanes(set)) => {
+                built.get_or_insert_with(|| handle.load());
+                handle.store(set);
+            }
+            (Target::Protection(handle, built), Compiled::Protection(set)) => {
+                built.get_or_insert_with(|| handle.load());
+                handle.store(set);
+            }
+            _ => unreachable!("compile() picks the variant by kind, as the targets are keyed"),
+        }
+        self.status
+            .record_applied(&kind, revision, RuleSource::Registry);
+        tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, rules, %key, "governance rules applied");
+    }
+
+    fn unreadable(&mut self, unreadable: UnreadableRules) {
+        let UnreadableRules {
+            kind,
+            revision,
+            error,
+        } = unreadable;
+        if !self.targets.contains_key(&kind) || !Self::first_sight(&mut self.seen, &kind, revision)
+        {
+            return;
+        }
+        let key = sae_core::rules::key(&self.service, &kind);
+        self.refuse(&kind, revision, &key, error);
+    }
+
+    fn refuse(&self, kind: &RuleKind, revision: Revision, key: &str, error: String) {
+        tracing::warn!(name: event::RULES_REFUSED, service = %self.service, %kind, revision = revision.0, %key, %error, "governance rules refused; the running rules stay");
+        self.status.update(kind, |status| {
+            status.handled = Some(revision);
+            status.refused = Some(Refusal { revision, error });
+        });
     }
 
     /// The document of `kind` is gone (deleted, or absent from a snapshot):
-    /// back to the rules the instance was built with.
+    /// back to the rules the handle held before the registry's.
     fn deleted(&mut self, kind: &RuleKind, revision: Revision) {
-        let from_registry = self
-            .status
-            .kind(kind)
-            .is_some_and(|status| status.source == RuleSource::Registry);
-        if !from_registry || !Self::first_sight(&mut self.seen, kind, revision) {
+        if !Self::first_sight(&mut self.seen, kind, revision) {
             return;
         }
-        match self.targets.get(kind) {
-            Some(Target::Lanes(handle, built)) => handle.store(RuleSet::clone(built)),
-            Some(Target::Protection(handle, built)) => handle.store(ProtectionSet::clone(built)),
-            _ => return,
+        let restored = match self.targets.get_mut(kind) {
+            Some(Target::Lanes(handle, built)) => built
+                .take()
+                .map(|built| handle.store(RuleSet::clone(&built)))
+                .is_some(),
+            Some(Target::Protection(handle, built)) => built
+                .take()
+                .map(|built| handle.store(ProtectionSet::clone(&built)))
+                .is_some(),
+            _ => false,
+        };
+        if restored {
+            self.status
+                .record_applied(kind, revision, RuleSource::Built);
+            tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, "governance rules deleted from the registry; back to the instance's own rules");
+        } else {
+            // Nothing of the registry's runs (never applied, refused, pinned):
+            // nothing to undo, and a refusal no longer stands.
+            self.status.update(kind, |status| {
+                status.handled = Some(revision);
+                status.refused = None;
+            });
         }
-        self.status
-            .update(kind, |status| status.source = RuleSource::Built);
-        self.status.record_applied(kind, revision);
-        tracing::info!(name: event::RULES_APPLIED, service = %self.service, %kind, revision = revision.0, "governance rules deleted from the registry; back to the built-in rules");
     }
 }

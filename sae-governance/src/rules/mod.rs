@@ -47,7 +47,7 @@ mod tests;
 use std::time::Duration;
 
 pub use apply::{Written, apply};
-pub use compile::{Compiled, KNOWN_KINDS, compile};
+pub use compile::{Compiled, KNOWN_KINDS, compile, compile_text};
 pub use follower::{FollowerTask, RuleFollower};
 pub use status::{Applied, KindStatus, Refusal, RuleSource, RuleStatus};
 

@@ -43,6 +43,9 @@ pub struct KindStatus {
     pub refused: Option<Refusal>,
     /// Documents of this kind applied since the instance started.
     pub applied: u64,
+    /// The latest registry revision handled for this kind: applied,
+    /// refused, ignored (pinned), or a delete of nothing to undo.
+    pub handled: Option<Revision>,
 }
 
 /// One document applied, as [`RuleStatus::subscribe`] reports it.
@@ -107,39 +110,41 @@ impl RuleStatus {
     }
 
     /// Resolves once the registry's documents were read (and the valid ones
-    /// applied) for the first time.
-    pub async fn read(&self) {
+    /// applied) for the first time, or the registry turned out to store
+    /// none.
+    pub async fn first_read(&self) {
         let mut read = self.shared.read.subscribe();
         let _ = read.wait_for(|read| *read).await;
     }
 
     /// Whether the registry's documents were read at least once.
-    pub fn is_read(&self) -> bool {
+    pub fn has_read(&self) -> bool {
         *self.shared.read.borrow()
     }
 
     pub(super) fn mark_read(&self) {
         self.shared.read.send_replace(true);
+        self.shared.changed.send_modify(|count| *count += 1);
     }
 
-    /// Resolves once the running rules of `kind` are at `revision` or later
-    /// (or refused at it).
+    /// Resolves once this instance has handled `kind` up to `revision`
+    /// (applied, refused, or ignored because the kind is pinned). It never
+    /// resolves for a kind the instance does not follow.
     pub async fn reached(&self, kind: &RuleKind, revision: Revision) {
         let mut changed = self.shared.changed.subscribe();
         loop {
-            let done = self.kind(kind).is_some_and(|status| {
-                status.revision.is_some_and(|at| at >= revision)
-                    || status
-                        .refused
-                        .is_some_and(|refusal| refusal.revision >= revision)
-            });
+            let done = self
+                .kind(kind)
+                .is_some_and(|status| status.handled.is_some_and(|at| at >= revision));
             if done || changed.changed().await.is_err() {
                 return;
             }
         }
     }
 
-    /// The status as JSON, for the admin listener.
+    /// The status as JSON, for the admin listener: `{"read": true,
+    /// "kinds": {"lanes": {"source", "local", "revision", "handled",
+    /// "applied", "refused"}, ...}}`.
     pub fn to_json(&self) -> serde_json::Value {
         let kinds = self.kinds();
         let entries = kinds.iter().map(|(kind, status)| {
@@ -152,6 +157,7 @@ impl RuleStatus {
                 "source": source,
                 "local": path,
                 "revision": status.revision.map(|revision| revision.0),
+                "handled": status.handled.map(|revision| revision.0),
                 "applied": status.applied,
                 "refused": status.refused.as_ref().map(|refusal| serde_json::json!({
                     "revision": refusal.revision.0,
@@ -160,7 +166,10 @@ impl RuleStatus {
             });
             (kind.to_string(), value)
         });
-        serde_json::Value::Object(entries.collect())
+        serde_json::json!({
+            "read": self.has_read(),
+            "kinds": serde_json::Value::Object(entries.collect()),
+        })
     }
 
     pub(super) fn update(&self, kind: &RuleKind, change: impl FnOnce(&mut KindStatus)) {
@@ -171,15 +180,18 @@ impl RuleStatus {
                 revision: None,
                 refused: None,
                 applied: 0,
+                handled: None,
             });
             change(status);
         }
         self.shared.changed.send_modify(|count| *count += 1);
     }
 
-    pub(super) fn record_applied(&self, kind: &RuleKind, revision: Revision) {
+    pub(super) fn record_applied(&self, kind: &RuleKind, revision: Revision, source: RuleSource) {
         self.update(kind, |status| {
+            status.source = source;
             status.revision = Some(revision);
+            status.handled = Some(revision);
             status.refused = None;
             status.applied += 1;
         });

@@ -55,7 +55,7 @@ async fn follow(configure: impl FnOnce(RuleFollower) -> RuleFollower) -> Followi
     let follower = configure(follower);
     let status = follower.status();
     let task = follower.spawn();
-    status.read().await;
+    status.first_read().await;
     Following {
         registry,
         lanes,
@@ -239,7 +239,7 @@ async fn deleting_protection_rules_restores_the_handle() {
 #[tokio::test(start_paused = true)]
 async fn a_pinned_kind_keeps_its_local_rules() {
     let following =
-        follow(|follower| follower.pin_local(RuleKind::LANES, "/etc/edge/lanes.yaml")).await;
+        follow(|follower| follower.pin_local(RuleKind::lanes(), "/etc/edge/lanes.yaml")).await;
     let lanes_kind = kind(RuleKind::LANES);
     following.registry.put_rules(percent(5)).await.unwrap();
     // A later protection write proves the lanes write was handled before it.
@@ -270,14 +270,223 @@ async fn rules_written_before_the_follower_starts_are_applied_from_the_snapshot(
     let follower = RuleFollower::new(registry.clone(), edge()).lanes(lanes.clone());
     let status = follower.status();
     let _task = follower.spawn();
-    status.read().await;
+    status.first_read().await;
     assert_eq!(lanes.load().len(), 1);
     assert_eq!(
         status.kind(&kind(RuleKind::LANES)).unwrap().revision,
         Some(written)
     );
     let json = status.to_json();
-    assert_eq!(json["lanes"]["revision"], written.0);
-    assert_eq!(json["lanes"]["source"], "registry");
+    assert_eq!(json["kinds"]["lanes"]["revision"], written.0);
+    assert_eq!(json["kinds"]["lanes"]["source"], "registry");
     assert!(written > Revision(0));
+}
+
+/// A registry that stores no rules: the trait's default rule methods.
+#[derive(Debug)]
+struct NoRules;
+
+impl Registry for NoRules {
+    fn backend(&self) -> &'static str {
+        "no-rules"
+    }
+    fn register(
+        &self,
+        _: sae_core::Instance,
+    ) -> sae_core::BoxFuture<'_, Result<sae_core::Registration, sae_core::Error>> {
+        Box::pin(async { Err(sae_core::Error::registry("no-rules", "not in this test")) })
+    }
+    fn deregister<'a>(
+        &'a self,
+        _: &'a ServiceName,
+        _: &'a sae_core::InstanceId,
+    ) -> sae_core::BoxFuture<'a, Result<(), sae_core::Error>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn list<'a>(
+        &'a self,
+        _: &'a ServiceName,
+    ) -> sae_core::BoxFuture<'a, Result<sae_core::Snapshot, sae_core::Error>> {
+        Box::pin(async { Ok(sae_core::Snapshot::default()) })
+    }
+    fn watch<'a>(
+        &'a self,
+        _: &'a ServiceName,
+    ) -> sae_core::BoxFuture<'a, Result<sae_core::WatchStream, sae_core::Error>> {
+        Box::pin(async { Err(sae_core::Error::registry("no-rules", "not in this test")) })
+    }
+}
+
+/// A registry whose rule watch yields `events`, then stays open.
+#[derive(Debug)]
+struct Scripted(parking_lot::Mutex<Option<Vec<sae_core::rules::RuleEvent>>>);
+
+impl Registry for Scripted {
+    fn backend(&self) -> &'static str {
+        "scripted"
+    }
+    fn register(
+        &self,
+        instance: sae_core::Instance,
+    ) -> sae_core::BoxFuture<'_, Result<sae_core::Registration, sae_core::Error>> {
+        NoRules.register(instance)
+    }
+    fn deregister<'a>(
+        &'a self,
+        service: &'a ServiceName,
+        id: &'a sae_core::InstanceId,
+    ) -> sae_core::BoxFuture<'a, Result<(), sae_core::Error>> {
+        Box::pin(async move { NoRules.deregister(service, id).await })
+    }
+    fn list<'a>(
+        &'a self,
+        _: &'a ServiceName,
+    ) -> sae_core::BoxFuture<'a, Result<sae_core::Snapshot, sae_core::Error>> {
+        Box::pin(async { Ok(sae_core::Snapshot::default()) })
+    }
+    fn watch<'a>(
+        &'a self,
+        _: &'a ServiceName,
+    ) -> sae_core::BoxFuture<'a, Result<sae_core::WatchStream, sae_core::Error>> {
+        Box::pin(async { Err(sae_core::Error::registry("scripted", "not in this test")) })
+    }
+    fn watch_rules<'a>(
+        &'a self,
+        _: &'a ServiceName,
+    ) -> sae_core::BoxFuture<'a, Result<sae_core::rules::RuleStream, sae_core::Error>> {
+        let events = self.0.lock().take().unwrap_or_default();
+        Box::pin(async move {
+            let stream = futures_util::StreamExt::chain(
+                futures_util::stream::iter(events),
+                futures_util::stream::pending(),
+            );
+            Ok(Box::pin(stream) as sae_core::rules::RuleStream)
+        })
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_registry_that_stores_no_rules_is_read_at_once() {
+    let lanes = LaneRules::default();
+    let follower = RuleFollower::new(NoRules, edge()).lanes(lanes.clone());
+    let status = follower.status();
+    let started = tokio::time::Instant::now();
+    let _task = follower.spawn();
+    status.first_read().await;
+    assert_eq!(started.elapsed(), Duration::ZERO, "no retry, no wait");
+    assert!(status.has_read());
+    assert_eq!(
+        status.kind(&RuleKind::lanes()).unwrap().source,
+        RuleSource::Built
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_unreadable_document_in_a_re_list_is_refused_not_taken_for_a_delete() {
+    use sae_core::rules::{RuleEvent, RuleSnapshot, StoredRules, UnreadableRules};
+
+    let applied = StoredRules {
+        document: percent(5),
+        revision: Revision(5),
+    };
+    let unreadable = UnreadableRules {
+        kind: RuleKind::lanes(),
+        revision: Revision(11),
+        error: "/sae/v1/rules/edge/lanes: encoding version 2 is not supported".into(),
+    };
+    let events = vec![
+        RuleEvent::Snapshot(RuleSnapshot {
+            revision: Revision(5),
+            rules: vec![applied],
+            unreadable: Vec::new(),
+        }),
+        // After a compaction: the document is there, in a newer envelope.
+        RuleEvent::Snapshot(RuleSnapshot {
+            revision: Revision(12),
+            rules: Vec::new(),
+            unreadable: vec![unreadable],
+        }),
+    ];
+    let lanes = LaneRules::default();
+    let follower = RuleFollower::new(Scripted(parking_lot::Mutex::new(Some(events))), edge())
+        .lanes(lanes.clone());
+    let status = follower.status();
+    let _task = follower.spawn();
+    status.reached(&RuleKind::lanes(), Revision(11)).await;
+    assert_eq!(lanes.load().len(), 1, "the running rules stay");
+    let now = status.kind(&RuleKind::lanes()).unwrap();
+    assert_eq!(
+        (now.source, now.revision, now.applied),
+        (RuleSource::Registry, Some(Revision(5)), 1)
+    );
+    let refusal = now.refused.expect("refused");
+    assert_eq!(refusal.revision, Revision(11));
+    assert!(refusal.error.contains("version 2"), "{}", refusal.error);
+}
+
+#[tokio::test(start_paused = true)]
+async fn deleting_a_refused_document_clears_the_refusal() {
+    let following = follow(|follower| follower).await;
+    let lanes_kind = RuleKind::lanes();
+    let bad = following
+        .registry
+        .put_rules(document(
+            RuleKind::LANES,
+            "rules: [{ lane: 'no spaces', path_prefix: / }]",
+        ))
+        .await
+        .unwrap();
+    following.status.reached(&lanes_kind, bad).await;
+    assert!(
+        following
+            .status
+            .kind(&lanes_kind)
+            .unwrap()
+            .refused
+            .is_some()
+    );
+    let deleted = following
+        .registry
+        .delete_rules(&edge(), &lanes_kind)
+        .await
+        .unwrap()
+        .unwrap();
+    following.status.reached(&lanes_kind, deleted).await;
+    let now = following.status.kind(&lanes_kind).unwrap();
+    assert_eq!(
+        (now.refused, now.handled, now.applied),
+        (None, Some(deleted), 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delete_restores_what_the_handle_held_when_the_registry_took_over() {
+    let following = follow(|follower| follower).await;
+    // The application reloads its handle after the provider was built...
+    following
+        .lanes
+        .reload_str(
+            "rules: [{ lane: blue, path_prefix: /blue/ }]",
+            RuleFormat::Yaml,
+        )
+        .unwrap();
+    let lanes_kind = RuleKind::lanes();
+    let put = following.registry.put_rules(percent(100)).await.unwrap();
+    following.status.reached(&lanes_kind, put).await;
+    let deleted = following
+        .registry
+        .delete_rules(&edge(), &lanes_kind)
+        .await
+        .unwrap()
+        .unwrap();
+    following.status.reached(&lanes_kind, deleted).await;
+    // ...and a delete gives that reload back, not the rules at build time.
+    let request = http::Request::get("/blue/x").body(()).unwrap();
+    assert_eq!(
+        following
+            .lanes
+            .assign(request.headers(), request.uri())
+            .map(|lane| lane.as_str().to_owned()),
+        Some("blue".to_owned())
+    );
 }

@@ -171,6 +171,23 @@ impl EtcdRegistry {
         &self.shared.options
     }
 
+    /// Sends `snapshot` (read at `revision`), then spawns the task that
+    /// watches `follow`'s prefix after it; the stream of both.
+    fn follow<F: watch::Follow>(
+        &self,
+        client: Client,
+        follow: F,
+        revision: Revision,
+        snapshot: F::Event,
+    ) -> tokio::sync::mpsc::Receiver<F::Event> {
+        let (sender, receiver) = watch::channel();
+        // The channel is empty and owned here: the snapshot always fits.
+        let _ = sender.try_send(snapshot);
+        let follower = PrefixWatch::new(client, follow, revision, sender);
+        tokio::spawn(follower.run(self.shared.closed_rx.clone()));
+        receiver
+    }
+
     /// The client, connected and checked on first use.
     async fn client(&self) -> Result<&Client, Error> {
         let shared = &self.shared;
@@ -300,12 +317,13 @@ impl Registry for EtcdRegistry {
         Box::pin(async move {
             let snapshot = self.list(service).await?;
             let client = self.client().await?.clone();
-            let (sender, receiver) = watch::channel();
             let follow = instances::Instances::new(service.clone(), &snapshot);
-            let follower = PrefixWatch::new(client, follow, snapshot.revision, sender.clone());
-            // The channel is empty and owned here: the snapshot always fits.
-            let _ = sender.try_send(WatchEvent::Snapshot(snapshot));
-            tokio::spawn(follower.run(self.shared.closed_rx.clone()));
+            let receiver = self.follow(
+                client,
+                follow,
+                snapshot.revision,
+                WatchEvent::Snapshot(snapshot),
+            );
             Ok(Box::pin(ReceiverStream::new(receiver)) as WatchStream)
         })
     }
@@ -340,6 +358,7 @@ impl Registry for EtcdRegistry {
 
     fn put_rules(&self, document: RuleDocument) -> BoxFuture<'_, Result<Revision, Error>> {
         Box::pin(async move {
+            document.check_size()?;
             let client = self.client().await?;
             let key = sae_core::rules::key(&document.service, &document.kind);
             let value = document.to_json();
@@ -393,11 +412,9 @@ impl Registry for EtcdRegistry {
         Box::pin(async move {
             let snapshot = self.list_rules(service).await?;
             let client = self.client().await?.clone();
-            let (sender, receiver) = watch::channel();
             let follow = rules::Rules::new(service.clone(), &snapshot);
-            let follower = PrefixWatch::new(client, follow, snapshot.revision, sender.clone());
-            let _ = sender.try_send(sae_core::rules::RuleEvent::Snapshot(snapshot));
-            tokio::spawn(follower.run(self.shared.closed_rx.clone()));
+            let first = sae_core::rules::RuleEvent::Snapshot(snapshot);
+            let receiver = self.follow(client, follow, first.revision(), first);
             Ok(Box::pin(ReceiverStream::new(receiver)) as RuleStream)
         })
     }

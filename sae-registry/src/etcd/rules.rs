@@ -4,7 +4,9 @@ use std::collections::HashSet;
 
 use etcd_client::{Client, Event, EventType, GetOptions, KeyValue};
 use sae_core::ServiceName;
-use sae_core::rules::{RuleDocument, RuleEvent, RuleKind, RuleSnapshot, StoredRules};
+use sae_core::rules::{
+    RuleDocument, RuleEvent, RuleKind, RuleSnapshot, StoredRules, UnreadableRules,
+};
 
 use super::keys;
 use super::rpc::revision;
@@ -20,45 +22,59 @@ pub(super) async fn list(
         .get(prefix.as_str(), Some(GetOptions::new().with_prefix()))
         .await?;
     let at = answer.header().map_or(0, |header| header.revision());
-    let rules = answer
-        .kvs()
-        .iter()
-        .filter_map(|kv| decode(service, &prefix, kv))
-        .collect();
-    Ok(RuleSnapshot {
+    let mut snapshot = RuleSnapshot {
         revision: revision(at),
-        rules,
-    })
+        ..RuleSnapshot::default()
+    };
+    for kv in answer.kvs() {
+        match decode(service, &prefix, kv) {
+            Some(Ok(stored)) => snapshot.rules.push(stored),
+            Some(Err(unreadable)) => snapshot.unreadable.push(unreadable),
+            None => {}
+        }
+    }
+    Ok(snapshot)
 }
 
-/// Decodes one stored document, or warns naming the key and returns `None`:
-/// a malformed write changes nothing for the instances that follow it.
-fn decode(service: &ServiceName, prefix: &str, kv: &KeyValue) -> Option<StoredRules> {
+/// Decodes one stored document. A value that is not a readable document is
+/// reported as [`UnreadableRules`], so the instances refuse it (keeping
+/// their running rules) instead of taking it for a delete; a key that is
+/// not a rule key is skipped with a warning.
+fn decode(
+    service: &ServiceName,
+    prefix: &str,
+    kv: &KeyValue,
+) -> Option<Result<StoredRules, UnreadableRules>> {
     let key = kv.key();
     let Some(kind) = keys::rule_kind(prefix, key) else {
         tracing::warn!(key = %keys::display(key), "skipping etcd key that is not a rule key");
         return None;
     };
+    let at = revision(kv.mod_revision());
+    let unreadable = |error: String| {
+        let error = format!("{}: {error}", keys::display(key));
+        tracing::warn!(%error, "unreadable rule document; instances keep their running rules");
+        Some(Err(UnreadableRules {
+            kind: kind.clone(),
+            revision: at,
+            error,
+        }))
+    };
     let document = match RuleDocument::from_json(kv.value()) {
         Ok(document) => document,
-        Err(error) => {
-            tracing::warn!(key = %keys::display(key), %error, "skipping malformed rule document; the running rules stay");
-            return None;
-        }
+        Err(error) => return unreadable(error.to_string()),
     };
     if &document.service != service || document.kind != kind {
-        tracing::warn!(
-            key = %keys::display(key),
-            service = %document.service.as_str(),
-            kind = %document.kind,
-            "skipping rule document whose value names another service or kind than its key"
-        );
-        return None;
+        return unreadable(format!(
+            "the value is the {} rules of {}, not of this key",
+            document.kind,
+            document.service.as_str()
+        ));
     }
-    Some(StoredRules {
+    Some(Ok(StoredRules {
         document,
-        revision: revision(kv.mod_revision()),
-    })
+        revision: at,
+    }))
 }
 
 /// What the rule watch of one service knows.
@@ -96,12 +112,18 @@ impl Follow for Rules {
     fn change(&mut self, event: &Event, at: i64) -> Option<RuleEvent> {
         let kv = event.kv()?;
         match event.event_type() {
-            EventType::Put => {
-                let mut stored = decode(&self.service, &self.prefix, kv)?;
-                stored.revision = revision(at);
-                self.known.insert(stored.document.kind.clone());
-                Some(RuleEvent::Put(stored))
-            }
+            EventType::Put => match decode(&self.service, &self.prefix, kv)? {
+                Ok(mut stored) => {
+                    stored.revision = revision(at);
+                    self.known.insert(stored.document.kind.clone());
+                    Some(RuleEvent::Put(stored))
+                }
+                Err(mut unreadable) => {
+                    unreadable.revision = revision(at);
+                    self.known.insert(unreadable.kind.clone());
+                    Some(RuleEvent::Unreadable(unreadable))
+                }
+            },
             EventType::Delete => {
                 let kind = keys::rule_kind(&self.prefix, kv.key())?;
                 self.known.remove(&kind).then(|| RuleEvent::Delete {
@@ -124,6 +146,12 @@ impl Follow for Rules {
                 .rules
                 .iter()
                 .map(|stored| stored.document.kind.clone())
+                .chain(
+                    snapshot
+                        .unreadable
+                        .iter()
+                        .map(|unreadable| unreadable.kind.clone()),
+                )
                 .collect();
         }
     }

@@ -91,28 +91,65 @@ async fn rules_are_written_read_watched_and_deleted_under_their_key() {
 }
 
 #[tokio::test]
-async fn a_malformed_document_is_skipped_and_the_watch_goes_on() {
+async fn an_unreadable_value_is_reported_as_such_and_the_watch_goes_on() {
     let cluster = EtcdCluster::single().await;
     let registry = connect(&cluster).await;
     let mut watch = registry.watch_rules(&edge()).await.unwrap();
     assert!(matches!(next(&mut watch).await, RuleEvent::Snapshot(_)));
 
     let mut raw = cluster.raw_client().await;
-    raw.put("/sae/v1/rules/edge/lanes", "{not json", None)
+    let garbage = raw
+        .put("/sae/v1/rules/edge/lanes", "{not json", None)
         .await
-        .unwrap();
+        .unwrap()
+        .header()
+        .unwrap()
+        .revision();
+    let RuleEvent::Unreadable(unreadable) = next(&mut watch).await else {
+        panic!("expected the unreadable write");
+    };
+    assert_eq!(
+        (unreadable.kind.clone(), unreadable.revision.0),
+        (lanes(), garbage as u64)
+    );
+    assert!(
+        unreadable.error.starts_with("/sae/v1/rules/edge/lanes: "),
+        "{}",
+        unreadable.error
+    );
+    assert!(
+        unreadable.error.contains("not a sae rule envelope"),
+        "{}",
+        unreadable.error
+    );
+
+    // A re-list reports it too: present, not a document (never "deleted").
+    let listed = registry.list_rules(&edge()).await.unwrap();
+    assert!(listed.rules.is_empty());
+    assert_eq!(listed.unreadable, vec![unreadable]);
+
     // A value naming another service than its key is not edge's either.
     let mut other = rollout(5);
     other.service = ServiceName::new("other").unwrap();
     raw.put("/sae/v1/rules/edge/lanes", other.to_json(), None)
         .await
         .unwrap();
+    let RuleEvent::Unreadable(unreadable) = next(&mut watch).await else {
+        panic!("expected the misplaced write");
+    };
+    assert!(
+        unreadable.error.contains("lanes rules of other"),
+        "{}",
+        unreadable.error
+    );
+
     let good = registry.put_rules(rollout(7)).await.unwrap();
     let RuleEvent::Put(put) = next(&mut watch).await else {
         panic!("expected the valid write");
     };
-    assert_eq!(put.revision, good, "the malformed writes were skipped");
-    assert_eq!(registry.list_rules(&edge()).await.unwrap().rules.len(), 1);
+    assert_eq!(put.revision, good);
+    let listed = registry.list_rules(&edge()).await.unwrap();
+    assert_eq!((listed.rules.len(), listed.unreadable.len()), (1, 0));
 }
 
 #[tokio::test]
@@ -121,7 +158,7 @@ async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
     let registry = connect(&cluster).await;
     let stale = RuleSnapshot {
         revision: registry.put_rules(rollout(5)).await.unwrap(),
-        rules: Vec::new(),
+        ..RuleSnapshot::default()
     };
     let latest = registry.put_rules(rollout(50)).await.unwrap();
     // History past `latest` too, so the resume point (stale + 1) is compacted.

@@ -221,7 +221,10 @@ impl Registry for MemoryRegistry {
         &self,
         document: RuleDocument,
     ) -> BoxFuture<'_, Result<sae_core::Revision, Error>> {
-        Box::pin(async move { Ok(self.shared.state.lock().put_rules(document)) })
+        Box::pin(async move {
+            document.check_size()?;
+            Ok(self.shared.state.lock().put_rules(document))
+        })
     }
 
     fn delete_rules<'a>(

@@ -26,6 +26,8 @@ impl RuleSlot {
         RuleSnapshot {
             revision,
             rules: self.documents.values().cloned().collect(),
+            // Only checked documents are ever stored here.
+            unreadable: Vec::new(),
         }
     }
 
@@ -39,6 +41,7 @@ impl RuleSlot {
             RuleEvent::Snapshot(RuleSnapshot {
                 revision,
                 rules: documents.values().cloned().collect(),
+                unreadable: Vec::new(),
             })
         };
         watchers.retain(|watcher| watcher.push(event.clone(), resync));
@@ -78,7 +81,7 @@ impl RuleTable {
         self.services.get(service).map_or_else(
             || RuleSnapshot {
                 revision,
-                rules: Vec::new(),
+                ..RuleSnapshot::default()
             },
             |slot| slot.snapshot(revision),
         )

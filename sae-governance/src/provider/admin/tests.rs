@@ -285,11 +285,21 @@ async fn the_rules_endpoint_reports_the_revision_each_kind_runs() {
         "application/json"
     );
     let json: serde_json::Value = serde_json::from_slice(rules.body()).unwrap();
-    assert_eq!(json["rules"]["lanes"]["revision"], written.0, "{json}");
-    assert_eq!(json["rules"]["lanes"]["source"], "registry", "{json}");
-    assert_eq!(json["rules"]["protection"]["source"], "built", "{json}");
+    assert_eq!(json["rules"]["read"], true, "{json}");
     assert_eq!(
-        json["rules"]["protection"]["revision"],
+        json["rules"]["kinds"]["lanes"]["revision"], written.0,
+        "{json}"
+    );
+    assert_eq!(
+        json["rules"]["kinds"]["lanes"]["source"], "registry",
+        "{json}"
+    );
+    assert_eq!(
+        json["rules"]["kinds"]["protection"]["source"], "built",
+        "{json}"
+    );
+    assert_eq!(
+        json["rules"]["kinds"]["protection"]["revision"],
         serde_json::Value::Null,
         "{json}"
     );

@@ -65,7 +65,7 @@ pub struct ProviderBuilder {
     registry: Arc<dyn Registry>,
     lane_rules: Option<LaneRules>,
     /// Kinds whose rules come from a local file, which wins over the registry.
-    local_files: Vec<(&'static str, std::path::PathBuf)>,
+    local_files: Vec<(sae_core::rules::RuleKind, std::path::PathBuf)>,
     rules_from_registry: bool,
     trust: IngressTrust,
     lifecycle: Lifecycle,
@@ -195,7 +195,7 @@ impl ProviderBuilder {
     /// registry's `lanes` documents are not applied ([`crate::rules`]).
     pub fn lane_rules_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.local_files
-            .push((sae_core::rules::RuleKind::LANES, path.into()));
+            .push((sae_core::rules::RuleKind::lanes(), path.into()));
         self
     }
 
@@ -204,7 +204,7 @@ impl ProviderBuilder {
     /// not applied ([`crate::rules`]).
     pub fn protection_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.local_files
-            .push((sae_core::rules::RuleKind::PROTECTION, path.into()));
+            .push((sae_core::rules::RuleKind::protection(), path.into()));
         self
     }
 
@@ -329,12 +329,12 @@ impl ProviderBuilder {
             .lanes(lane_rules.clone())
             .protection(self.protection.clone());
         for (kind, path) in &self.local_files {
-            if *kind == sae_core::rules::RuleKind::LANES {
+            if kind.as_str() == sae_core::rules::RuleKind::LANES {
                 lane_rules.reload_file(path)?;
             } else {
                 self.protection.reload_file(path)?;
             }
-            follower = follower.pin_local(kind, path.display().to_string());
+            follower = follower.pin_local(kind.clone(), path.display().to_string());
         }
         let rule_status = follower.status();
         let mut admin = Admin::new(self.lifecycle.clone(), self.shutdown.clone())

@@ -53,7 +53,7 @@ impl Sequence {
             // Serve with the registry's rules from the first request; an
             // unreachable registry delays the start by the bound at most.
             tokio::select! {
-                read = timeout(RULES_AT_START_BOUND, rules.read()) => if read.is_err() {
+                read = timeout(RULES_AT_START_BOUND, rules.first_read()) => if read.is_err() {
                     tracing::warn!(%id, bound = ?RULES_AT_START_BOUND, "the registry's rules were not read in time; starting with the built-in rules");
                 },
                 _ = self.shutdown.triggered() => {}
