@@ -159,9 +159,9 @@ async fn main() -> Result<(), BoxError> {
     let mut steps = Vec::new();
     for percent in [0, 5, 50, 100] {
         let written = Instant::now();
-        let outcome =
-            sae_governance::rules::apply(&*demo.registry, rollout(percent)?, false).await?;
-        let revision = outcome.revision.expect("not a dry run");
+        let revision = sae_governance::rules::apply(&*demo.registry, rollout(percent)?)
+            .await?
+            .revision;
         let apply_ms = applied(&demo.edges, revision, written).await;
         steps.push(
             demo.measure(

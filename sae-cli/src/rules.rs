@@ -236,10 +236,10 @@ pub async fn apply(
         document.format,
     );
     // The same call the canary_rollout demo makes: check, then write.
-    let written = sae_governance::rules::apply(registry, document, false)
+    let revision = sae_governance::rules::apply(registry, document)
         .await
-        .map_err(CliError::registry)?;
-    let revision = written.revision.unwrap_or_default();
+        .map_err(CliError::registry)?
+        .revision;
     if registry
         .list(&service)
         .await

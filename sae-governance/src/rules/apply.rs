@@ -5,38 +5,26 @@ use sae_core::{Error, Registry, Revision};
 
 use super::compile::compile;
 
-/// What [`apply`] did.
+/// What [`apply`] wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Written {
     /// How many rules the document holds.
     pub rules: usize,
-    /// The revision of the write; `None` for a dry run.
-    pub revision: Option<Revision>,
+    /// The revision of the write.
+    pub revision: Revision,
 }
 
 /// Checks `document` with [`compile`] (the code every instance runs before
-/// applying it) and, unless `dry_run`, writes it to `registry`. What
-/// `sae rules apply` and the `canary_rollout` demo do for each step.
+/// applying it), then writes it to `registry`. What `sae rules apply` and
+/// the `canary_rollout` demo do for each step; a dry run is [`compile`]
+/// alone.
 ///
 /// # Errors
 ///
 /// [`compile`]'s errors, which name the key, the rule and the field, before
 /// anything is written; the registry's errors when the write fails.
-pub async fn apply(
-    registry: &dyn Registry,
-    document: RuleDocument,
-    dry_run: bool,
-) -> Result<Written, Error> {
+pub async fn apply(registry: &dyn Registry, document: RuleDocument) -> Result<Written, Error> {
     let rules = compile(&document)?.len();
-    if dry_run {
-        return Ok(Written {
-            rules,
-            revision: None,
-        });
-    }
     let revision = registry.put_rules(document).await?;
-    Ok(Written {
-        rules,
-        revision: Some(revision),
-    })
+    Ok(Written { rules, revision })
 }
