@@ -57,6 +57,29 @@ fn free_port() -> u16 {
     listener.local_addr().expect("local addr").port()
 }
 
+/// Whether `process` serves a linearizable read now (each step bounded by 1 s).
+async fn answers(process: &EtcdProcess) -> bool {
+    let connect = Client::connect([process.endpoint()], None);
+    let Ok(Ok(mut client)) = tokio::time::timeout(Duration::from_secs(1), connect).await else {
+        return false;
+    };
+    let read = client.get("ready", Some(GetOptions::new().with_count_only()));
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), read).await,
+        Ok(Ok(_))
+    )
+}
+
+/// Why `process` is not ready, with its log.
+fn not_ready(process: &EtcdProcess) -> String {
+    format!(
+        "etcd {} did not answer within {READY_WITHIN:?}; log in {}:\n{}",
+        process.name,
+        process.dir().display(),
+        process.log()
+    )
+}
+
 /// A temporary directory removed on drop.
 struct TempDir(PathBuf);
 
@@ -194,6 +217,23 @@ impl EtcdCluster {
     ///
     /// When etcd cannot be started or a member does not answer within 15 s.
     pub async fn start(size: usize) -> EtcdCluster {
+        // A port found free can be taken by another process before etcd
+        // binds it (tests start clusters in parallel): then start again on
+        // other ports.
+        const ATTEMPTS: usize = 5;
+        for attempt in 1..=ATTEMPTS {
+            let mut cluster = Self::spawn(size);
+            match cluster.all_ready().await {
+                Ok(()) => return cluster,
+                Err(log) if attempt < ATTEMPTS && log.contains("address already in use") => {}
+                Err(log) => panic!("{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// Starts `size` members on ports free a moment ago.
+    fn spawn(size: usize) -> EtcdCluster {
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
         let initial_cluster = ports
             .iter()
@@ -216,11 +256,26 @@ impl EtcdCluster {
         for process in &mut processes {
             process.start();
         }
-        let cluster = EtcdCluster { processes };
-        for index in 0..size {
-            cluster.wait_ready(index).await;
+        EtcdCluster { processes }
+    }
+
+    /// Waits until every member answers; the failing member's log when one
+    /// exits or does not answer within 15 s.
+    async fn all_ready(&mut self) -> Result<(), String> {
+        let deadline = tokio::time::Instant::now() + READY_WITHIN;
+        for process in &mut self.processes {
+            while !answers(process).await {
+                let exited = process
+                    .process
+                    .as_mut()
+                    .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+                if exited || tokio::time::Instant::now() >= deadline {
+                    return Err(not_ready(process));
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
-        cluster
+        Ok(())
     }
 
     /// Every member's endpoint, `127.0.0.1:PORT`.
@@ -271,24 +326,11 @@ impl EtcdCluster {
     pub async fn wait_ready(&self, index: usize) {
         let process = &self.processes[index];
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
-        loop {
-            if let Ok(Ok(mut client)) = tokio::time::timeout(
-                Duration::from_secs(1),
-                Client::connect([process.endpoint()], None),
-            )
-            .await
-            {
-                let read = client.get("ready", Some(GetOptions::new().with_count_only()));
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_secs(1), read).await {
-                    return;
-                }
-            }
+        while !answers(process).await {
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "etcd {} did not answer within {READY_WITHIN:?}; log in {}:\n{}",
-                process.name,
-                process.dir().display(),
-                process.log()
+                "{}",
+                not_ready(process)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
