@@ -46,7 +46,10 @@ struct Edge {
 }
 
 async fn connect(cluster: &EtcdCluster) -> EtcdRegistry {
-    EtcdRegistry::connect(cluster.endpoints(), EtcdOptions::default())
+    // Calls retry through an election for up to 20 s: a guard, generous
+    // because parallel tests starve a 2-core machine's etcd processes.
+    let options = EtcdOptions::default().request_timeout(Duration::from_secs(20));
+    EtcdRegistry::connect(cluster.endpoints(), options)
         .await
         .unwrap()
 }
@@ -179,9 +182,13 @@ async fn an_outage_keeps_the_last_rules_and_changes_after_it_arrive_once() {
     cluster.process_mut(0).kill();
     // A write during the outage fails (after the client's retries), and the
     // instances keep running the last rules they applied.
-    let lost = timeout(PROMPT, operator.put_rules(rollout(90)))
-        .await
-        .unwrap();
+    let hasty = EtcdRegistry::lazy(
+        cluster.endpoints(),
+        EtcdOptions::default()
+            .connect_timeout(Duration::from_secs(1))
+            .request_timeout(Duration::from_secs(2)),
+    );
+    let lost = timeout(PROMPT, hasty.put_rules(rollout(90))).await.unwrap();
     assert!(lost.is_err(), "etcd is down: {lost:?}");
     for edge in &edges {
         let status = edge.sae.rule_status().kind(&lanes()).unwrap();

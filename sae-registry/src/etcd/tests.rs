@@ -37,8 +37,13 @@ fn instance_at(id: &str, addr: &str) -> Instance {
         .unwrap()
 }
 
+/// How long a call may retry through an election: a guard, generous
+/// because parallel tests starve a 2-core machine's etcd processes.
+const CALL_BOUND: Duration = Duration::from_secs(20);
+
 async fn registry(cluster: &EtcdCluster, ttl: Duration) -> EtcdRegistry {
-    EtcdRegistry::connect(cluster.endpoints(), EtcdOptions::default().ttl(ttl))
+    let options = EtcdOptions::default().ttl(ttl).request_timeout(CALL_BOUND);
+    EtcdRegistry::connect(cluster.endpoints(), options)
         .await
         .unwrap()
 }
