@@ -289,13 +289,18 @@ mod tests {
 
     use super::*;
 
-    /// A `Write` the test reads while the watch runs.
+    /// A `Write` the test reads while the watch runs; each write wakes
+    /// [`Shared::wait_for`].
     #[derive(Clone, Default)]
-    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    struct Shared(
+        std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        std::sync::Arc<tokio::sync::watch::Sender<()>>,
+    );
 
     impl Write for Shared {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(bytes);
+            self.1.send_replace(());
             Ok(bytes.len())
         }
         fn flush(&mut self) -> std::io::Result<()> {
@@ -313,14 +318,20 @@ mod tests {
         }
 
         async fn wait_for(&self, count: usize) -> Vec<String> {
-            for _ in 0..500 {
-                let lines = self.lines();
-                if lines.len() >= count {
-                    return lines;
+            let mut written = self.1.subscribe();
+            let enough = async {
+                while self.lines().len() < count {
+                    written.changed().await.expect("the sender lives in self");
                 }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            };
+            // A guard against a hang, not a timing assertion.
+            if tokio::time::timeout(Duration::from_secs(5), enough)
+                .await
+                .is_err()
+            {
+                panic!("expected {count} lines, got {:?}", self.lines());
             }
-            panic!("expected {count} lines, got {:?}", self.lines());
+            self.lines()
         }
     }
 

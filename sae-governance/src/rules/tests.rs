@@ -317,7 +317,8 @@ impl Registry for NoRules {
     }
 }
 
-/// A registry whose rule watch yields `events`, then stays open.
+/// A registry whose rule watch yields `events`, then stays open; the rest
+/// is [`NoRules`].
 #[derive(Debug)]
 struct Scripted(parking_lot::Mutex<Option<Vec<sae_core::rules::RuleEvent>>>);
 
@@ -340,15 +341,15 @@ impl Registry for Scripted {
     }
     fn list<'a>(
         &'a self,
-        _: &'a ServiceName,
+        service: &'a ServiceName,
     ) -> sae_core::BoxFuture<'a, Result<sae_core::Snapshot, sae_core::Error>> {
-        Box::pin(async { Ok(sae_core::Snapshot::default()) })
+        Box::pin(async move { NoRules.list(service).await })
     }
     fn watch<'a>(
         &'a self,
-        _: &'a ServiceName,
+        service: &'a ServiceName,
     ) -> sae_core::BoxFuture<'a, Result<sae_core::WatchStream, sae_core::Error>> {
-        Box::pin(async { Err(sae_core::Error::registry("scripted", "not in this test")) })
+        Box::pin(async move { NoRules.watch(service).await })
     }
     fn watch_rules<'a>(
         &'a self,

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use etcd_client::{CompactionOptions, GetOptions};
 use futures_util::StreamExt;
 use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind, RuleSnapshot, RuleStream};
 use sae_core::{Instance, Registry, ServiceName};
@@ -165,17 +164,7 @@ async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
     let mut elsewhere = rollout(1);
     elsewhere.service = ServiceName::new("other").unwrap();
     registry.put_rules(elsewhere).await.unwrap();
-    let mut raw = cluster.raw_client().await;
-    let now = raw
-        .get("x", Some(GetOptions::new().with_count_only()))
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .revision();
-    raw.compact(now, Some(CompactionOptions::new().with_physical()))
-        .await
-        .unwrap();
+    cluster.compact().await;
 
     let client = registry.client().await.unwrap().clone();
     let (sender, receiver) = prefix_watch::channel();

@@ -36,7 +36,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use etcd_client::{Client, GetOptions};
+use etcd_client::{Client, CompactionOptions, GetOptions};
 
 /// How long a member may take to start answering.
 const READY_WITHIN: Duration = Duration::from_secs(15);
@@ -368,8 +368,28 @@ impl EtcdCluster {
         }
     }
 
+    /// Compacts the history up to the current revision (physically), so a
+    /// watch resuming from an earlier revision finds it gone.
+    ///
+    /// # Panics
+    ///
+    /// When etcd does not answer.
+    pub async fn compact(&self) {
+        let mut raw = self.raw_client().await;
+        let now = raw
+            .get("compact", Some(GetOptions::new().with_count_only()))
+            .await
+            .expect("read the current revision")
+            .header()
+            .expect("a response header")
+            .revision();
+        raw.compact(now, Some(CompactionOptions::new().with_physical()))
+            .await
+            .expect("compaction");
+    }
+
     /// A raw `etcd_client::Client` on every member, for set-up and faults
-    /// the registry does not do (bad values, compaction, revoking leases).
+    /// the registry does not do (bad values, revoking leases).
     ///
     /// # Panics
     ///

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use etcd_client::{CompactionOptions, GetOptions, PutOptions};
+use etcd_client::PutOptions;
 use futures_util::{FutureExt, StreamExt};
 use sae_core::{
     Error, Instance, InstanceId, Registration, Registry, Revision, ServiceName, Snapshot,
@@ -505,17 +505,7 @@ async fn a_compacted_resume_point_gives_a_fresh_snapshot() {
         .deregister()
         .await;
 
-    let mut raw = cluster.raw_client().await;
-    let now = raw
-        .get("x", Some(GetOptions::new().with_count_only()))
-        .await
-        .unwrap()
-        .header()
-        .unwrap()
-        .revision();
-    raw.compact(now, Some(CompactionOptions::new().with_physical()))
-        .await
-        .unwrap();
+    cluster.compact().await;
 
     // A watch that last delivered `stale` must resume where history is gone.
     let client = registry.client().await.unwrap().clone();

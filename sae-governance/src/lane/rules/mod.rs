@@ -36,6 +36,7 @@ mod tests;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use arc_swap::ArcSwap;
 use http::{HeaderMap, Uri};
@@ -66,14 +67,29 @@ pub use spec::{PercentageSpec, RuleSpec, RulesSpec, ValueMatchSpec};
 /// ```
 #[derive(Clone, Debug, Default)]
 pub struct LaneRules {
-    current: Arc<ArcSwap<RuleSet>>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    current: ArcSwap<RuleSet>,
+    /// Whether `current` has any rule: every provider holds a handle (the
+    /// registry may fill it), and most run none, so a request checks this
+    /// flag before it loads the set.
+    any: AtomicBool,
+    /// Serialises stores, so `any` always ends up describing `current`.
+    storing: parking_lot::Mutex<()>,
 }
 
 impl LaneRules {
     /// A handle running `rules`.
     pub fn new(rules: RuleSet) -> Self {
         LaneRules {
-            current: Arc::new(ArcSwap::from_pointee(rules)),
+            shared: Arc::new(Shared {
+                any: AtomicBool::new(!rules.is_empty()),
+                current: ArcSwap::from_pointee(rules),
+                storing: parking_lot::Mutex::new(()),
+            }),
         }
     }
 
@@ -97,13 +113,16 @@ impl LaneRules {
 
     /// The rules running now.
     pub fn load(&self) -> Arc<RuleSet> {
-        self.current.load_full()
+        self.shared.current.load_full()
     }
 
     /// Replaces the running rules; requests that already arrived keep theirs.
     pub fn store(&self, rules: RuleSet) {
         let count = rules.len();
-        self.current.store(Arc::new(rules));
+        let any = !rules.is_empty();
+        let _storing = self.shared.storing.lock();
+        self.shared.current.store(Arc::new(rules));
+        self.shared.any.store(any, Ordering::Release);
         tracing::info!(rules = count, "lane rules replaced");
     }
 
@@ -129,7 +148,10 @@ impl LaneRules {
 
     /// The lane the running rules give a request with these headers and URI.
     pub fn assign(&self, headers: &HeaderMap, uri: &Uri) -> Option<Lane> {
-        let rules = self.current.load();
+        if !self.shared.any.load(Ordering::Acquire) {
+            return None;
+        }
+        let rules = self.shared.current.load();
         if rules.is_empty() {
             return None;
         }
