@@ -94,21 +94,12 @@ fn registry_message(url: Option<&str>, source: &sae_core::Error) -> String {
     }
 }
 
-/// Whether `error` says that no registry endpoint answered: the etcd
-/// backend's timeout, or its words for a connection it could not make.
+/// Whether `error` says that no registry endpoint answered.
 fn is_unreachable(error: &sae_core::Error) -> bool {
-    match error {
-        sae_core::Error::RegistryTimeout { .. } => true,
-        sae_core::Error::Registry { message, .. } => {
-            // The etcd backend names the endpoints when its first call (the
-            // connection) fails, and "no etcd endpoint answered" when every
-            // attempt of an operation did.
-            message.starts_with("endpoints [")
-                || message.starts_with("cannot use endpoints")
-                || message.contains("no etcd endpoint answered")
-        }
-        _ => false,
-    }
+    matches!(
+        error,
+        sae_core::Error::RegistryUnreachable { .. } | sae_core::Error::RegistryTimeout { .. }
+    )
 }
 
 #[cfg(test)]
@@ -143,10 +134,12 @@ mod tests {
             message.starts_with("cannot reach the registry at etcd://10.0.0.1:2379: "),
             "{message}"
         );
-        let connect = sae_core::Error::registry(
-            "etcd",
-            "endpoints [\"10.0.0.1:2379\"]: connect failed: no etcd endpoint answered within 5s",
-        );
+        let connect = sae_core::Error::RegistryUnreachable {
+            backend: "etcd",
+            operation: "connect",
+            after: Duration::from_secs(5),
+            last_error: "transport error (endpoints [\"10.0.0.1:2379\"])".into(),
+        };
         assert!(
             CliError::registry(connect)
                 .to_string()

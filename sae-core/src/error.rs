@@ -191,6 +191,22 @@ pub enum Error {
         /// The bound that was exceeded.
         after: Duration,
     },
+    /// No endpoint of the registry answered within the bound: it is down,
+    /// cut off from this host, or without a leader. Unlike
+    /// [`Error::Registry`], trying again later may succeed unchanged.
+    #[error(
+        "{backend} registry: {operation} failed: no endpoint answered within {after:?}; last error: {last_error}"
+    )]
+    RegistryUnreachable {
+        /// Which backend.
+        backend: &'static str,
+        /// Which operation.
+        operation: &'static str,
+        /// How long the backend kept trying.
+        after: Duration,
+        /// What the last attempt failed with (and where, when known).
+        last_error: String,
+    },
     /// The instance is not registered.
     #[error("instance {id:?} of service {service:?} is not registered")]
     NotRegistered {

@@ -49,7 +49,10 @@
 //!   the key, so the instances keep their running rules.
 //! - **Errors**: calls are retried on transient errors (no leader, member
 //!   gone) until [`EtcdOptions::request_timeout`], then fail with
-//!   [`Error::Registry`] or [`Error::RegistryTimeout`] for backend `"etcd"`.
+//!   [`Error::RegistryUnreachable`] (no member answered in time; also what
+//!   [`EtcdRegistry::connect`] returns when etcd is down),
+//!   [`Error::RegistryTimeout`] (an attempt never answered), or
+//!   [`Error::Registry`] (etcd refused the call), for backend `"etcd"`.
 //!   The client connects lazily, on the first call, so
 //!   [`from_url`](crate::from_url) needs no etcd; [`EtcdRegistry::connect`]
 //!   checks at once.
@@ -147,8 +150,9 @@ impl EtcdRegistry {
     ///
     /// # Errors
     ///
-    /// [`Error::Registry`] naming the endpoints and the last error when no
-    /// endpoint answered in time, or when `endpoints` is empty or malformed.
+    /// [`Error::RegistryUnreachable`] naming the endpoints and the last error
+    /// when no endpoint answered in time; [`Error::Registry`] when
+    /// `endpoints` is empty or malformed, or etcd refused the check.
     pub async fn connect<E>(
         endpoints: impl IntoIterator<Item = E>,
         options: EtcdOptions,
@@ -231,8 +235,40 @@ async fn open_client(endpoints: &[String], options: &EtcdOptions) -> Result<Clie
         },
     )
     .await
-    .map_err(|error| Error::registry(BACKEND, format!("endpoints {endpoints:?}: {error}")))?;
+    .map_err(|error| at_endpoints(error, endpoints))?;
     Ok(client)
+}
+
+/// Names the endpoints in a failed connection check, keeping its kind: no
+/// answer stays [`Error::RegistryUnreachable`], a refusal stays [`Error::Registry`].
+fn at_endpoints(error: Error, endpoints: &[String]) -> Error {
+    match error {
+        Error::RegistryUnreachable {
+            backend,
+            operation,
+            after,
+            last_error,
+        } => Error::RegistryUnreachable {
+            backend,
+            operation,
+            after,
+            last_error: format!("{last_error} (endpoints {endpoints:?})"),
+        },
+        Error::RegistryTimeout {
+            backend,
+            operation,
+            after,
+        } => Error::RegistryUnreachable {
+            backend,
+            operation,
+            after,
+            last_error: format!("every attempt timed out (endpoints {endpoints:?})"),
+        },
+        Error::Registry { message, .. } => {
+            Error::registry(BACKEND, format!("endpoints {endpoints:?}: {message}"))
+        }
+        other => other,
+    }
 }
 
 impl fmt::Debug for EtcdRegistry {

@@ -88,12 +88,12 @@ pub(super) fn failed(operation: &str, error: &etcd_client::Error) -> Error {
 
 fn gave_up(operation: &'static str, bound: Duration, last: Option<etcd_client::Error>) -> Error {
     match last {
-        Some(error) => Error::registry(
-            BACKEND,
-            format!(
-                "{operation} failed: no etcd endpoint answered within {bound:?}; last error: {error}"
-            ),
-        ),
+        Some(error) => Error::RegistryUnreachable {
+            backend: BACKEND,
+            operation,
+            after: bound,
+            last_error: error.to_string(),
+        },
         None => Error::RegistryTimeout {
             backend: BACKEND,
             operation,
