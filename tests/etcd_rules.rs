@@ -153,6 +153,31 @@ async fn every_instance_applies_every_write_once_in_order_and_refuses_an_invalid
             refusal.error
         );
     }
+    // The fleet view (`sae rules status`) reads the same from the registry:
+    // each instance's report, published beside its registration.
+    let edge_service = sae::ServiceName::new("edge").unwrap();
+    let reports = timeout(PROMPT, async {
+        loop {
+            let reports = operator.rule_reports(&edge_service).await.unwrap();
+            let everywhere = reports.reports.len() == edges.len()
+                && reports.reports.iter().all(|report| {
+                    report.kinds.get(&lanes()).is_some_and(|status| {
+                        status.has_handled(invalid) && status.revision == Some(last)
+                    })
+                });
+            if everywhere {
+                return reports;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("every instance reports the refusal in the registry");
+    for report in &reports.reports {
+        let status = &report.kinds[&lanes()];
+        assert_eq!(status.refused.as_ref().map(|r| r.revision), Some(invalid));
+    }
+
     let valid = operator.put_rules(rollout(100)).await.unwrap();
     for edge in &mut edges {
         assert_eq!(

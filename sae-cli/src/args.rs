@@ -16,7 +16,7 @@ Exit codes:
   1  the registry failed or could not be reached within the timeout (or the output could not be written)
   2  usage: a wrong command line, no registry URL, a malformed URL, a memory:// URL, a rules format that cannot be told, an unknown rule kind
   3  the rules cannot be used: the file cannot be read or the check every instance runs refuses it, or the stored document cannot be read
-  4  not found: no instance of the service is registered (instances), no such rule document (rules get, rules delete)";
+  4  not found: no instance of the service is registered (instances), no such rule document (rules get, rules delete), neither (rules status)";
 
 /// The operator's command line for sae registries: services and their
 /// instances, governance rule documents, and changes as they happen.
@@ -112,6 +112,13 @@ pub enum RulesCommand {
         /// The kind: lanes or protection
         #[arg(value_parser = rule_kind)]
         kind: RuleKind,
+    },
+
+    /// Show which rule revision every instance of a service runs, against the stored documents
+    Status {
+        /// The service
+        #[arg(value_parser = service_name)]
+        service: ServiceName,
     },
 }
 

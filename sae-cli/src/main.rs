@@ -1,8 +1,8 @@
 //! `sae`: the operator's command line for sae registries.
 //!
 //! It reads a registry's services and instances, reads, checks and writes
-//! the governance rule documents every instance follows, and prints changes
-//! as they happen. Install it with `cargo install --path sae-cli`. The
+//! the governance rule documents every instance follows, shows which
+//! revision of them each instance runs, and prints changes as they happen. Install it with `cargo install --path sae-cli`. The
 //! commands, the JSON output and the exit codes are in docs/cli.md and in
 //! `sae --help`.
 
@@ -13,6 +13,7 @@ mod connect;
 mod error;
 mod rules;
 mod services;
+mod status;
 mod table;
 mod watch;
 
@@ -90,6 +91,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         }
         (Command::Rules(RulesCommand::Delete { service, kind }), _) => {
             rules::delete(registry, &service, &kind, &mut out, json).await
+        }
+        (Command::Rules(RulesCommand::Status { service }), _) => {
+            status::status(registry, &service, &mut out, &mut err, json).await
         }
         (Command::Watch { service }, _) => {
             watch::watch(registry, &service, &mut out, json, interrupted()).await

@@ -7,8 +7,10 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sae_core::rules::{RuleDocument, RuleFormat, RuleKind};
-use sae_core::{Instance, Registration, Registry, ServiceName};
+use sae_core::rules::{
+    KindStatus, Refusal, RuleDocument, RuleFormat, RuleKind, RuleReport, RuleSource,
+};
+use sae_core::{Instance, InstanceId, Registration, Registry, ServiceName};
 use sae_registry::etcd::testing::EtcdCluster;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -369,6 +371,159 @@ async fn apply_get_and_delete_round_trip_with_revisions() {
         run.stderr,
         "sae: error: no lanes rules of service \"edge\" are stored; nothing was deleted\n"
     );
+}
+
+/// The report of `registration`'s instance `id` of `edge`: its lanes status.
+async fn report_lanes(registration: &Registration, id: &str, lanes: KindStatus) {
+    let report = RuleReport {
+        service: ServiceName::new("edge").unwrap(),
+        id: InstanceId::new(id).unwrap(),
+        read: true,
+        kinds: [(RuleKind::lanes(), lanes)].into_iter().collect(),
+    };
+    registration.report_rules(report).await.expect("report");
+}
+
+#[tokio::test]
+async fn rules_status_shows_how_far_a_document_has_reached() {
+    let cluster = EtcdCluster::single().await;
+    let registry = registry(&cluster);
+    // Held until the end: dropping one stops its keep-alive.
+    let e1 = register(&*registry, "edge", "edge-1", 9001, None).await;
+    let e2 = register(&*registry, "edge", "edge-2", 9002, Some("gray")).await;
+    let _e3 = register(&*registry, "edge", "edge-3", 9003, None).await;
+    let written = registry
+        .put_rules(RuleDocument::new("edge", RuleKind::LANES, RuleFormat::Yaml, LANES).unwrap())
+        .await
+        .unwrap();
+    // edge-1 applied it; edge-2 refused it and runs its built rules;
+    // edge-3 has published no report.
+    report_lanes(
+        &e1,
+        "edge-1",
+        KindStatus {
+            source: RuleSource::Registry,
+            revision: Some(written),
+            refused: None,
+            applied: 1,
+            handled: Some(written),
+        },
+    )
+    .await;
+    let error =
+        "/sae/v1/rules/edge/lanes: rules[0] (\"beta\").lane: \"no spaces\" is not a lane name";
+    report_lanes(
+        &e2,
+        "edge-2",
+        KindStatus {
+            source: RuleSource::Built,
+            revision: None,
+            refused: Some(Refusal {
+                revision: written,
+                error: error.into(),
+            }),
+            applied: 0,
+            handled: Some(written),
+        },
+    )
+    .await;
+    // A value under the reports prefix that is not a report: a warning.
+    let mut raw = cluster.raw_client().await;
+    raw.put("/sae/v1/reports/edge/edge-9", "{not a report", None)
+        .await
+        .unwrap();
+
+    let run = sae(&cluster, &["rules", "status", "edge"]).await.expect(0);
+    let rev = written.0.to_string();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 6, "{run:#?}");
+    let words = |line: &str| {
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        words(lines[0]),
+        [
+            "INSTANCE", "KIND", "SOURCE", "RUNNING", "HANDLED", "REFUSED"
+        ],
+        "{run:#?}"
+    );
+    assert_eq!(
+        words(lines[1]),
+        ["edge-1", "lanes", "registry", &rev, &rev, "-"],
+        "{run:#?}"
+    );
+    assert!(
+        lines[2].starts_with("edge-2")
+            && words(lines[2])[..5] == ["edge-2", "lanes", "built", "-", rev.as_str()]
+            && lines[2].contains(&format!("  {rev}: /sae/v1/rules/edge/lanes: rules[0]")),
+        "{run:#?}"
+    );
+    assert_eq!(
+        words(lines[3]),
+        ["edge-3", "-", "no", "report", "-", "-", "-"],
+        "{run:#?}"
+    );
+    assert_eq!(lines[4], "", "{run:#?}");
+    assert_eq!(
+        lines[5],
+        format!(
+            "lanes: document at revision {rev}: handled by 2 of 3 instances (1 refused it); 0 have not handled it yet; 1 without a report"
+        ),
+        "{run:#?}"
+    );
+    assert!(
+        run.stderr.starts_with(
+            "sae: warning: the rule report at /sae/v1/reports/edge/edge-9 cannot be read: "
+        ),
+        "{run:#?}"
+    );
+
+    let run = sae(&cluster, &["rules", "status", "edge", "--json"])
+        .await
+        .expect(0);
+    let value: Value = serde_json::from_str(&run.stdout).expect("one JSON document");
+    assert_eq!(value["service"], "edge");
+    assert_eq!(
+        value["documents"],
+        serde_json::json!({ "lanes": written.0 })
+    );
+    assert_eq!(
+        value["summary"]["lanes"],
+        serde_json::json!({
+            "revision": written.0, "readable": true, "instances": 3,
+            "handled": 2, "refused": 1, "pending": 0, "unreported": 1,
+        })
+    );
+    let instances = value["instances"].as_array().unwrap();
+    let ids: Vec<&str> = instances
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["edge-1", "edge-2", "edge-3"]);
+    assert_eq!(instances[1]["lane"], "gray");
+    assert_eq!(
+        instances[0]["report"]["kinds"]["lanes"]["source"],
+        "registry"
+    );
+    assert_eq!(
+        instances[1]["report"]["kinds"]["lanes"]["refused"],
+        serde_json::json!({ "revision": written.0, "error": error })
+    );
+    assert_eq!(instances[2]["report"], Value::Null);
+    let unreadable = value["unreadable"].as_array().unwrap();
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(unreadable[0]["key"], "/sae/v1/reports/edge/edge-9");
+
+    let run = sae(&cluster, &["rules", "status", "nosuch"])
+        .await
+        .expect(4);
+    assert_eq!(
+        run.stderr,
+        "sae: error: no instance of service \"nosuch\" is registered and no rules of it are stored\n"
+    );
+    assert_eq!(run.stdout, "");
 }
 
 #[tokio::test]

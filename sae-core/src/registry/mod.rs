@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use registration::{Lease, Registration};
 pub use watch::{Registered, RemovalReason, Revision, Snapshot, WatchEvent, WatchStream};
 
-use crate::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
+use crate::rules::{RuleDocument, RuleKind, RuleReports, RuleSnapshot, RuleStream};
 use crate::{Error, Instance, InstanceId, ServiceName};
 
 /// A boxed, `Send` future: what the object-safe [`Registry`] methods return.
@@ -38,10 +38,12 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///   vanishes without deregistering, the entry expires after the backend's TTL.
 /// - Malformed stored entries are skipped with a warning; they never end a watch.
 /// - Rule documents ([`crate::rules`]) share the revision counter with
-///   instances and follow the same watch contract. A backend that stores no
-///   rules keeps the default methods, which fail with [`Error::Unsupported`]
-///   (a provider then follows no rules and starts at once); a wrapper
-///   around another backend forwards them.
+///   instances and follow the same watch contract. An instance's
+///   [`RuleReport`](crate::rules::RuleReport) lives exactly as long as its
+///   registration. A backend that stores no rules keeps the default
+///   methods, which fail with [`Error::Unsupported`] (a provider then
+///   follows no rules and starts at once); a wrapper around another backend
+///   forwards them.
 pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
     /// A short name of the backend for messages (`"memory"`, `"etcd"`).
     fn backend(&self) -> &'static str;
@@ -108,6 +110,18 @@ pub trait Registry: Send + Sync + std::fmt::Debug + 'static {
         Box::pin(async move {
             let _ = service;
             Err(unsupported(self.backend(), "watch rules"))
+        })
+    }
+
+    /// The reports the instances of `service` published through
+    /// [`Registration::report_rules`]: which rule revision each one runs.
+    fn rule_reports<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleReports, Error>> {
+        Box::pin(async move {
+            let _ = service;
+            Err(unsupported(self.backend(), "read rule reports"))
         })
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::{BoxFuture, Registered};
+use crate::rules::RuleReport;
 use crate::{Error, Instance};
 
 /// A backend's side of one registration: its lease and keep-alive.
@@ -22,6 +23,19 @@ pub trait Lease: Send + Sync + 'static {
     /// held never resolve it.
     fn lost(&self) -> BoxFuture<'static, ()> {
         Box::pin(std::future::pending())
+    }
+
+    /// Stores `report` beside the registration, replacing the previous one;
+    /// it goes when the registration goes. Backends that store no reports
+    /// keep this default, which fails with [`Error::Unsupported`].
+    fn report_rules(&self, report: RuleReport) -> BoxFuture<'static, Result<(), Error>> {
+        let _ = report;
+        Box::pin(async {
+            Err(Error::Unsupported {
+                backend: "this",
+                operation: "store rule reports",
+            })
+        })
     }
 }
 
@@ -61,6 +75,18 @@ impl Registration {
     /// Resolves when the backend reports the lease lost; see [`Lease::lost`].
     pub fn lost(&self) -> BoxFuture<'static, ()> {
         self.lease.lost()
+    }
+
+    /// Publishes which rule revision this instance runs, beside its entry,
+    /// for [`Registry::rule_reports`](crate::Registry::rule_reports) (and
+    /// `sae rules status`) to read. A provider does this on every change.
+    ///
+    /// # Errors
+    ///
+    /// The backend's error; [`Error::Unsupported`] from a backend that
+    /// stores no reports.
+    pub fn report_rules(&self, report: RuleReport) -> BoxFuture<'static, Result<(), Error>> {
+        self.lease.report_rules(report)
     }
 }
 

@@ -28,6 +28,7 @@ mod document;
 mod encoding;
 mod format;
 mod kind;
+mod report;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,10 @@ pub use document::{MAX_RULE_TEXT_BYTES, RuleDocument};
 pub use encoding::RULE_ENCODING_VERSION;
 pub use format::RuleFormat;
 pub use kind::RuleKind;
+pub use report::{
+    KindStatus, REPORT_ENCODING_VERSION, REPORTS_KEY_PREFIX, Refusal, RuleReport, RuleReports,
+    RuleSource, UnreadableReport, report_key,
+};
 
 /// The prefix under which every rule document is stored.
 pub const RULES_KEY_PREFIX: &str = "/sae/v1/rules/";

@@ -78,3 +78,73 @@ fn an_oversized_document_is_refused() {
         "{error}"
     );
 }
+
+fn report_with(source: RuleSource, refused: Option<Refusal>) -> RuleReport {
+    let mut kinds = std::collections::BTreeMap::new();
+    kinds.insert(
+        RuleKind::new("lanes").unwrap(),
+        KindStatus {
+            source,
+            revision: Some(Revision(7)),
+            refused,
+            applied: 2,
+            handled: Some(Revision(9)),
+        },
+    );
+    RuleReport {
+        service: crate::ServiceName::new("edge").unwrap(),
+        id: crate::InstanceId::new("edge-1").unwrap(),
+        read: true,
+        kinds,
+    }
+}
+
+#[test]
+fn a_report_round_trips_with_every_source_and_a_refusal() {
+    let refusal = Refusal {
+        revision: Revision(9),
+        error: "rules[0].lane: empty".into(),
+    };
+    for source in [
+        RuleSource::Built,
+        RuleSource::Registry,
+        RuleSource::Local("/etc/lanes.yaml".into()),
+    ] {
+        let report = report_with(source, Some(refusal.clone()));
+        let stored = report.to_json();
+        assert_eq!(RuleReport::from_json(&stored).unwrap(), report);
+    }
+    let report = report_with(RuleSource::Registry, None);
+    assert_eq!(report.key(), "/sae/v1/reports/edge/edge-1");
+    let text = String::from_utf8(report.to_json()).unwrap();
+    assert!(
+        text.starts_with(r#"{"version":1,"service":"edge","id":"edge-1","read":true,"kinds":{"lanes":{"source":"registry""#),
+        "{text}"
+    );
+    let status = &report.kinds[&RuleKind::new("lanes").unwrap()];
+    assert!(status.has_handled(Revision(9)) && !status.has_handled(Revision(10)));
+}
+
+#[test]
+fn bad_reports_say_what_is_wrong() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"[]", "not a sae rule report"),
+        (
+            br#"{"version":2,"service":"edge","id":"a"}"#,
+            "encoding version 2 is not supported",
+        ),
+        (
+            br#"{"version":1,"service":"edge","id":"a","kinds":{"lanes":{"source":"cloud"}}}"#,
+            r#"kind "lanes": source "cloud" is not one of"#,
+        ),
+        (br#"{"version":1,"service":"Edge","id":"a"}"#, "Edge"),
+    ];
+    for (bytes, expected) in cases {
+        let error = RuleReport::from_json(bytes).unwrap_err().to_string();
+        assert!(error.contains(expected), "{expected:?} not in {error}");
+    }
+    // Fields added later are optional; unknown ones are ignored.
+    let minimal = br#"{"version":1,"service":"edge","id":"a","zone":"x"}"#;
+    let report = RuleReport::from_json(minimal).unwrap();
+    assert!(!report.read && report.kinds.is_empty());
+}

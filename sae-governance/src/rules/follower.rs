@@ -11,9 +11,10 @@ use sae_core::wire::event;
 use sae_core::{Error, IntoRegistry, Registry, Revision, ServiceName};
 
 use super::compile::{Compiled, KNOWN_KINDS, compile};
-use super::status::{Refusal, RuleSource, RuleStatus};
+use super::status::RuleStatus;
 use crate::lane::{LaneRules, RuleSet};
 use crate::protection::{ProtectionRules, ProtectionSet};
+use sae_core::rules::{Refusal, RuleSource};
 
 /// Retry pauses while the registry cannot be read at all (at start).
 const RETRY_FIRST: Duration = Duration::from_millis(200);

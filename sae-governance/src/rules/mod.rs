@@ -49,7 +49,8 @@ use std::time::Duration;
 pub use apply::{Written, apply};
 pub use compile::{Compiled, KNOWN_KINDS, compile, compile_text};
 pub use follower::{FollowerTask, RuleFollower};
-pub use status::{Applied, KindStatus, Refusal, RuleSource, RuleStatus};
+pub use sae_core::rules::{KindStatus, Refusal, RuleSource};
+pub use status::{Applied, RuleStatus};
 
 /// How long a starting provider waits for the registry's rules before it
 /// registers with the rules it was built with (and applies the registry's

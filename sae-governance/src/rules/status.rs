@@ -4,49 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use sae_core::Revision;
-use sae_core::rules::RuleKind;
+use sae_core::rules::{KindStatus, RuleKind, RuleReport, RuleSource};
+use sae_core::{InstanceId, Revision, ServiceName};
 use tokio::sync::{broadcast, watch};
-
-/// Where the rules of one kind that an instance runs came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum RuleSource {
-    /// The rules the instance was built with (in code, or the defaults):
-    /// the registry has no document of this kind, or it was deleted.
-    Built,
-    /// The registry's document at [`KindStatus::revision`].
-    Registry,
-    /// A local file or handle, pinned: the registry's documents of this kind
-    /// are not applied (named here).
-    Local(String),
-}
-
-/// A registry document an instance refused.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// The revision of the refused write.
-    pub revision: Revision,
-    /// Why: the key, the rule and the field.
-    pub error: String,
-}
-
-/// The state of one kind of rules on one instance.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KindStatus {
-    /// Where the running rules came from.
-    pub source: RuleSource,
-    /// The registry revision of the running rules: the document's write
-    /// (or delete). `None` until the registry was first read.
-    pub revision: Option<Revision>,
-    /// The latest registry document refused since the running rules were
-    /// applied; the running rules stayed.
-    pub refused: Option<Refusal>,
-    /// Documents of this kind applied since the instance started.
-    pub applied: u64,
-    /// The latest registry revision handled for this kind: applied,
-    /// refused, ignored (pinned), or a delete of nothing to undo.
-    pub handled: Option<Revision>,
-}
 
 /// One document applied, as [`RuleStatus::subscribe`] reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,30 +106,36 @@ impl RuleStatus {
     /// "kinds": {"lanes": {"source", "local", "revision", "handled",
     /// "applied", "refused"}, ...}}`.
     pub fn to_json(&self) -> serde_json::Value {
-        let kinds = self.kinds();
-        let entries = kinds.iter().map(|(kind, status)| {
-            let (source, path) = match &status.source {
-                RuleSource::Built => ("built", None),
-                RuleSource::Registry => ("registry", None),
-                RuleSource::Local(path) => ("local", Some(path.as_str())),
-            };
-            let value = serde_json::json!({
-                "source": source,
-                "local": path,
-                "revision": status.revision.map(|revision| revision.0),
-                "handled": status.handled.map(|revision| revision.0),
-                "applied": status.applied,
-                "refused": status.refused.as_ref().map(|refusal| serde_json::json!({
-                    "revision": refusal.revision.0,
-                    "error": refusal.error,
-                })),
-            });
-            (kind.to_string(), value)
-        });
+        let kinds = self
+            .kinds()
+            .iter()
+            .map(|(kind, status)| (kind.to_string(), status.to_json_value()))
+            .collect();
         serde_json::json!({
             "read": self.has_read(),
-            "kinds": serde_json::Value::Object(entries.collect()),
+            "kinds": serde_json::Value::Object(kinds),
         })
+    }
+
+    /// The status as instance `id` of `service` publishes it in the
+    /// registry ([`sae_core::Registration::report_rules`]).
+    pub fn report(&self, service: &ServiceName, id: &InstanceId) -> RuleReport {
+        RuleReport {
+            service: service.clone(),
+            id: id.clone(),
+            read: self.has_read(),
+            kinds: self.kinds(),
+        }
+    }
+
+    /// Resolves at the next change of the status (for publishers).
+    pub(crate) fn changed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut changed = self.shared.changed.subscribe();
+        async move {
+            if changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
     }
 
     pub(super) fn update(&self, kind: &RuleKind, change: impl FnOnce(&mut KindStatus)) {

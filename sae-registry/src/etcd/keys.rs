@@ -3,10 +3,12 @@
 //! ```text
 //! /sae/v1/services/{service}/{instance id}  =  Instance::to_json()
 //! /sae/v1/rules/{service}/{kind}            =  RuleDocument::to_json()
+//! /sae/v1/reports/{service}/{instance id}   =  RuleReport::to_json()
 //! ```
 //!
-//! One key per instance, and one per service and rule kind (no lease: rules
-//! outlive the instances that apply them), so a registration is one `put` with a lease and a
+//! One key per instance, one per service and rule kind (no lease: rules
+//! outlive the instances that apply them), and one rule report per instance
+//! (under the instance's lease: it goes with the registration), so a registration is one `put` with a lease and a
 //! service is one prefix to list and watch. The `v1` segment versions the
 //! layout: a later layout lives under another prefix and both can run side
 //! by side during an upgrade. Neither service names nor instance ids contain
@@ -15,7 +17,7 @@
 use sae_core::rules::RuleKind;
 use sae_core::{InstanceId, ServiceName};
 
-pub use sae_core::rules::RULES_KEY_PREFIX;
+pub use sae_core::rules::{REPORTS_KEY_PREFIX, RULES_KEY_PREFIX};
 
 /// The prefix under which every sae instance is stored.
 pub const KEY_PREFIX: &str = "/sae/v1/services/";
@@ -47,6 +49,11 @@ pub(super) fn display(key: &[u8]) -> String {
 /// `/sae/v1/rules/{service}/`, then one key per kind.
 pub(super) fn rules_prefix(service: &ServiceName) -> String {
     format!("{RULES_KEY_PREFIX}{}/", service.as_str())
+}
+
+/// The prefix of one service's rule reports, ending with `/`.
+pub(super) fn reports_prefix(service: &ServiceName) -> String {
+    format!("{REPORTS_KEY_PREFIX}{}/", service.as_str())
 }
 
 /// The kind a key of `rules_prefix` names, or `None` for another key.

@@ -25,10 +25,12 @@ use std::fmt;
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, LeaseKeepAliveStream, LeaseKeeper, Txn, TxnOp};
+use sae_core::rules::RuleReport;
 use sae_core::{BoxFuture, Error, Lease};
 use tokio::sync::{oneshot, watch};
 use tokio::time::{MissedTickBehavior, interval, timeout};
 
+use super::reports;
 use super::rpc::retried;
 
 /// The etcd registry's [`Lease`].
@@ -107,6 +109,32 @@ impl Lease for EtcdLease {
             {
                 Err(error) if !error.to_string().contains("lease not found") => Err(error),
                 _ => Ok(()),
+            }
+        })
+    }
+
+    /// Puts the report under this lease while the instance key holds it.
+    fn report_rules(&self, report: RuleReport) -> BoxFuture<'static, Result<(), Error>> {
+        let client = self.client.clone();
+        let key = self.key.clone();
+        let lease_id = self.lease_id;
+        let bound = self.request_timeout;
+        Box::pin(async move {
+            // Only this registration's own report.
+            let ours = super::keys::instance_key(&report.service, &report.id) == key;
+            let written = ours
+                && retried(&client, "report rules", bound, |mut client| {
+                    let (key, report) = (key.clone(), report.clone());
+                    async move { reports::put(&mut client, &key, lease_id, &report).await }
+                })
+                .await?;
+            if written {
+                Ok(())
+            } else {
+                Err(Error::NotRegistered {
+                    service: report.service.as_str().to_owned(),
+                    id: report.id.as_str().to_owned(),
+                })
             }
         })
     }

@@ -81,6 +81,7 @@ mod instances;
 mod keys;
 mod lease;
 mod options;
+mod reports;
 mod rpc;
 mod rules;
 #[cfg(test)]
@@ -95,7 +96,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use etcd_client::{Client, ConnectOptions, GetOptions, PutOptions};
-use sae_core::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
+use sae_core::rules::{RuleDocument, RuleKind, RuleReports, RuleSnapshot, RuleStream};
 use sae_core::{
     BoxFuture, Error, Instance, InstanceId, Registered, Registration, Registry, Revision,
     ServiceName, Snapshot, WatchEvent, WatchStream,
@@ -437,6 +438,23 @@ impl Registry for EtcdRegistry {
             retried(client, "read rules", bound, |mut client| async move {
                 rules::list(&mut client, service).await
             })
+            .await
+        })
+    }
+
+    fn rule_reports<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleReports, Error>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let bound = self.shared.options.request_timeout;
+            retried(
+                client,
+                "read rule reports",
+                bound,
+                |mut client| async move { reports::list(&mut client, service).await },
+            )
             .await
         })
     }

@@ -197,3 +197,102 @@ async fn services_lists_those_with_instances_or_rules() {
         .collect();
     assert_eq!(names, ["edge", "orders"]);
 }
+
+fn report_of(registration: &sae_core::Registration, handled: u64) -> sae_core::rules::RuleReport {
+    let instance = registration.instance();
+    let mut kinds = std::collections::BTreeMap::new();
+    kinds.insert(
+        lanes(),
+        sae_core::rules::KindStatus {
+            source: sae_core::rules::RuleSource::Registry,
+            revision: Some(sae_core::Revision(handled)),
+            refused: None,
+            applied: 1,
+            handled: Some(sae_core::Revision(handled)),
+        },
+    );
+    sae_core::rules::RuleReport {
+        service: instance.service().clone(),
+        id: instance.id().clone(),
+        read: true,
+        kinds,
+    }
+}
+
+#[tokio::test]
+async fn rule_reports_live_under_the_registration_lease() {
+    let cluster = EtcdCluster::single().await;
+    let registry = connect(&cluster).await;
+    let instance = |id: &str| {
+        Instance::builder("edge")
+            .id(id)
+            .addr("127.0.0.1:8080".parse().unwrap())
+            .build()
+            .unwrap()
+    };
+    let a = registry.register(instance("a")).await.unwrap();
+    let b = registry.register(instance("b")).await.unwrap();
+    a.report_rules(report_of(&a, 4)).await.unwrap();
+    b.report_rules(report_of(&b, 4)).await.unwrap();
+    b.report_rules(report_of(&b, 8)).await.unwrap();
+    let reports = registry.rule_reports(&edge()).await.unwrap();
+    assert_eq!(reports.reports, vec![report_of(&a, 4), report_of(&b, 8)]);
+    assert!(reports.unreadable.is_empty());
+
+    // Garbage, and a report stored under another instance's key, are
+    // reported with their key; the others are still read.
+    let mut raw = cluster.raw_client().await;
+    raw.put("/sae/v1/reports/edge/x", "{not json", None)
+        .await
+        .unwrap();
+    raw.put("/sae/v1/reports/edge/y", report_of(&a, 4).to_json(), None)
+        .await
+        .unwrap();
+    let reports = registry.rule_reports(&edge()).await.unwrap();
+    assert_eq!(reports.reports.len(), 2);
+    let unreadable: Vec<(&str, &str)> = reports
+        .unreadable
+        .iter()
+        .map(|u| (u.key.as_str(), u.error.as_str()))
+        .collect();
+    assert_eq!(unreadable.len(), 2, "{unreadable:?}");
+    assert!(
+        unreadable[0].0 == "/sae/v1/reports/edge/x"
+            && unreadable[0].1.contains("not a sae rule report")
+    );
+    assert!(
+        unreadable[1].0 == "/sae/v1/reports/edge/y"
+            && unreadable[1].1.contains("instance a of edge")
+    );
+    raw.delete(
+        "/sae/v1/reports/edge/",
+        Some(etcd_client::DeleteOptions::new().with_prefix()),
+    )
+    .await
+    .unwrap();
+
+    // Only the registration's own report, and only while it holds its key.
+    a.report_rules(report_of(&a, 9)).await.unwrap();
+    let error = a.report_rules(report_of(&b, 9)).await.unwrap_err();
+    assert!(
+        matches!(error, sae_core::Error::NotRegistered { .. }),
+        "{error}"
+    );
+    raw.delete("/sae/v1/services/edge/b", None).await.unwrap();
+    let error = b.report_rules(report_of(&b, 9)).await.unwrap_err();
+    assert!(
+        matches!(error, sae_core::Error::NotRegistered { .. }),
+        "{error}"
+    );
+
+    // Deregistering takes the report with the lease.
+    a.deregister().await.unwrap();
+    assert!(
+        registry
+            .rule_reports(&edge())
+            .await
+            .unwrap()
+            .reports
+            .is_empty()
+    );
+}

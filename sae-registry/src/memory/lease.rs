@@ -10,6 +10,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
+use sae_core::rules::RuleReport;
 use sae_core::{
     BoxFuture, Error, InstanceId, Lease, Registered, RemovalReason, Revision, ServiceName,
 };
@@ -81,6 +82,26 @@ impl Lease for MemoryLease {
                     .remove(service, id, Some(*token), RemovalReason::Deregistered);
             }
             Ok(())
+        })
+    }
+
+    fn report_rules(&self, report: RuleReport) -> BoxFuture<'static, Result<(), Error>> {
+        let shared = self.shared.clone();
+        let LeaseKey { service, id, token } = self.key.clone();
+        Box::pin(async move {
+            let stored = shared.upgrade().is_some_and(|shared| {
+                report.service == service
+                    && report.id == id
+                    && shared.state.lock().report(token, report)
+            });
+            if stored {
+                Ok(())
+            } else {
+                Err(Error::NotRegistered {
+                    service: service.as_str().to_owned(),
+                    id: id.as_str().to_owned(),
+                })
+            }
         })
     }
 

@@ -78,7 +78,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use sae_core::rules::{RuleDocument, RuleKind, RuleSnapshot, RuleStream};
+use sae_core::rules::{RuleDocument, RuleKind, RuleReports, RuleSnapshot, RuleStream};
 use sae_core::{
     BoxFuture, Error, Instance, InstanceId, Registration, Registry, RemovalReason, ServiceName,
     Snapshot, WatchStream,
@@ -250,5 +250,12 @@ impl Registry for MemoryRegistry {
             let receiver = self.shared.state.lock().subscribe_rules(service);
             Ok(Box::pin(receiver) as RuleStream)
         })
+    }
+
+    fn rule_reports<'a>(
+        &'a self,
+        service: &'a ServiceName,
+    ) -> BoxFuture<'a, Result<RuleReports, Error>> {
+        Box::pin(async move { Ok(self.shared.state.lock().reports(service)) })
     }
 }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sae_core::rules::{RuleDocument, RuleEvent, RuleKind, RuleSnapshot};
+use sae_core::rules::{RuleDocument, RuleEvent, RuleKind, RuleReport, RuleReports, RuleSnapshot};
 use sae_core::{
     Instance, InstanceId, Registered, RemovalReason, Revision, ServiceName, Snapshot, WatchEvent,
 };
@@ -38,6 +38,8 @@ struct Service {
 struct Entry {
     registered: Registered,
     deadline: Instant,
+    /// The instance's rule report: it goes with the entry.
+    report: Option<RuleReport>,
 }
 
 impl Service {
@@ -93,6 +95,7 @@ impl State {
             Entry {
                 registered: registered.clone(),
                 deadline,
+                report: None,
             },
         );
         service.emit(WatchEvent::Upsert(registered.clone()));
@@ -211,6 +214,40 @@ impl State {
         let (queue, receiver) = WatchQueue::new(WatchEvent::Snapshot(slot.snapshot(revision)));
         slot.watchers.push(queue);
         receiver
+    }
+
+    /// Stores `report` on registration `token`; false when that
+    /// registration is gone (the owner registers again, then reports).
+    pub(super) fn report(&mut self, token: Revision, report: RuleReport) -> bool {
+        let entry = self
+            .services
+            .get_mut(&report.service)
+            .and_then(|s| s.entries.get_mut(&report.id))
+            .filter(|e| e.registered.revision == token);
+        match entry {
+            Some(entry) => {
+                entry.report = Some(report);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The reports of `service`'s instances, sorted by instance id.
+    pub(super) fn reports(&self, service: &ServiceName) -> RuleReports {
+        let mut reports: Vec<RuleReport> = self
+            .services
+            .get(service)
+            .into_iter()
+            .flat_map(|s| s.entries.values())
+            .filter_map(|e| e.report.clone())
+            .collect();
+        reports.sort_by(|a, b| a.id.cmp(&b.id));
+        RuleReports {
+            reports,
+            // Only reports of this process's own registrations are stored.
+            unreadable: Vec::new(),
+        }
     }
 
     /// Writes a rule document; returns the revision of the write.

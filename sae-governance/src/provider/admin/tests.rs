@@ -307,3 +307,103 @@ async fn the_rules_endpoint_reports_the_revision_each_kind_runs() {
     handle.shutdown();
     serving.await.unwrap().unwrap();
 }
+
+fn orders_service() -> sae_core::ServiceName {
+    sae_core::ServiceName::new("orders").unwrap()
+}
+
+/// Polls `registry` (virtual time: a paused clock) until `orders` reports
+/// `kind` handled at `revision`; bounded.
+async fn reported(
+    registry: &MemoryRegistry,
+    kind: &str,
+    revision: sae_core::Revision,
+) -> sae_core::rules::RuleReports {
+    let kind = sae_core::rules::RuleKind::new(kind).unwrap();
+    for _ in 0..1_000 {
+        let reports = registry.rule_reports(&orders_service()).await.unwrap();
+        if reports.reports.iter().any(|report| {
+            report
+                .kinds
+                .get(&kind)
+                .is_some_and(|status| status.has_handled(revision))
+        }) {
+            return reports;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no report of {kind} at {revision} within 10 s of virtual time");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_registry_holds_the_instances_report_and_it_follows_every_change() {
+    use sae_core::rules::{RuleDocument, RuleFormat, RuleKind, RuleSource};
+
+    let _ticker = ClockTicker::start();
+    let registry = MemoryRegistry::new();
+    let lanes = |prefix: &str| {
+        RuleDocument::new(
+            "orders",
+            RuleKind::LANES,
+            RuleFormat::Yaml,
+            format!("rules: [{{ lane: gray, path_prefix: /{prefix}/ }}]"),
+        )
+        .unwrap()
+    };
+    let first = registry.put_rules(lanes("beta")).await.unwrap();
+    let admin = loopback().await;
+    let admin_addr = admin.local_addr().unwrap();
+    let Started {
+        handle, serving, ..
+    } = start(&registry, admin, None).await;
+
+    let reports = reported(&registry, RuleKind::LANES, first).await;
+    let [report] = reports.reports.as_slice() else {
+        panic!("one instance, one report: {reports:?}");
+    };
+    let lanes_kind = RuleKind::new(RuleKind::LANES).unwrap();
+    assert_eq!(report.kinds[&lanes_kind].source, RuleSource::Registry);
+    assert!(report.read);
+    // The registry's copy says what the admin listener says.
+    let admin_json = send_once(admin_addr, admin_request(Method::GET, "/rules", None)).await;
+    let admin_json: serde_json::Value = serde_json::from_slice(admin_json.body()).unwrap();
+    assert_eq!(
+        admin_json["rules"]["kinds"]["lanes"],
+        report.kinds[&lanes_kind].to_json_value()
+    );
+
+    // A write and a refused write are reported as they are handled.
+    let second = registry.put_rules(lanes("gamma")).await.unwrap();
+    reported(&registry, RuleKind::LANES, second).await;
+    let bad = RuleDocument::new(
+        "orders",
+        RuleKind::LANES,
+        RuleFormat::Yaml,
+        "rules: [{ lane: \"\" }]",
+    )
+    .unwrap();
+    let refused = registry.put_rules(bad).await.unwrap();
+    let reports = reported(&registry, RuleKind::LANES, refused).await;
+    let status = &reports.reports[0].kinds[&lanes_kind];
+    assert_eq!(status.revision, Some(second), "the running rules stay");
+    assert_eq!(status.refused.as_ref().map(|r| r.revision), Some(refused));
+
+    // Deleted from outside (an operator's mistake): the provider registers
+    // again and publishes its report again.
+    let id = reports.reports[0].id.clone();
+    registry.deregister(&orders_service(), &id).await.unwrap();
+    let reports = reported(&registry, RuleKind::LANES, refused).await;
+    assert_eq!(reports.reports[0].id, id);
+
+    // Deregistering takes the report with it.
+    handle.shutdown();
+    serving.await.unwrap().unwrap();
+    assert!(
+        registry
+            .rule_reports(&orders_service())
+            .await
+            .unwrap()
+            .reports
+            .is_empty()
+    );
+}

@@ -18,6 +18,8 @@
 //!   the backend reports the registration lost: the lease expired during a
 //!   partition, or the entry was deleted or overwritten while the lease
 //!   lived (an operator's mistake). Both backends notice within one TTL.
+//!   Meanwhile it publishes the instance's rule report beside the
+//!   registration, again after every change and after registering again.
 //! - **Deregister first**: [`Registrar::deregister`] removes the instance,
 //!   bounded by a timeout (default [`DEFAULT_DEREGISTER_TIMEOUT`]). A
 //!   failing or hanging registry is logged and reported as a value; it never
@@ -29,6 +31,7 @@
 //! transition.
 
 mod readiness;
+mod report;
 #[cfg(test)]
 mod tests;
 
@@ -38,6 +41,8 @@ use std::time::Duration;
 
 use sae_core::{Error, Instance, InstanceBuilder, InstanceId, Lifecycle, Registration, Registry};
 use tokio::time::{Instant, sleep, timeout};
+
+use crate::rules::RuleStatus;
 
 pub(crate) use readiness::ReadinessCheck;
 
@@ -81,6 +86,8 @@ pub(crate) struct Registrar {
     readiness_interval: Duration,
     deregister_timeout: Duration,
     registration: Option<Registration>,
+    /// Published beside the registration while it is maintained.
+    rule_status: Option<RuleStatus>,
     // True from a successful registration until deregistration; the entry
     // may exist even when `registration` is None (a re-registration that was
     // cancelled midway), so deregistration then goes by service and id.
@@ -106,6 +113,7 @@ impl Registrar {
             readiness_interval: DEFAULT_READINESS_INTERVAL,
             deregister_timeout: DEFAULT_DEREGISTER_TIMEOUT,
             registration: None,
+            rule_status: None,
             registered: false,
         }
     }
@@ -113,6 +121,13 @@ impl Registrar {
     /// Registers only once `check` answers `true`.
     pub(crate) fn readiness(mut self, check: ReadinessCheck) -> Self {
         self.readiness = Some(check);
+        self
+    }
+
+    /// Publishes `status` beside the registration ([`Registration::report_rules`])
+    /// now and on every change, while [`Registrar::maintain`] runs.
+    pub(crate) fn report_rules(mut self, status: RuleStatus) -> Self {
+        self.rule_status = Some(status);
         self
     }
 
@@ -233,7 +248,13 @@ impl Registrar {
             }
             if let Some(registration) = &self.registration {
                 let lost = registration.lost();
-                lost.await;
+                match &self.rule_status {
+                    Some(status) => tokio::select! {
+                        () = lost => {}
+                        () = report::publish(registration, status, instance.service(), &self.id) => {}
+                    },
+                    None => lost.await,
+                }
                 if self.lifecycle.is_draining() {
                     continue;
                 }

@@ -372,6 +372,9 @@ impl ProviderBuilder {
         if let Some(check) = self.readiness {
             registrar = registrar.readiness(check);
         }
+        if self.rules_from_registry {
+            registrar = registrar.report_rules(rule_status.clone());
+        }
         Ok(Provider {
             rules: self.rules_from_registry.then_some(follower),
             rule_status,

@@ -1,0 +1,48 @@
+//! Publishing the instance's [`RuleStatus`] beside its registration, so
+//! `sae rules status` sees which revision every instance runs.
+
+use sae_core::{Error, InstanceId, Registration, ServiceName};
+use tokio::time::sleep;
+
+use super::{REGISTER_BACKOFF_FIRST, REGISTER_BACKOFF_MAX};
+use crate::rules::RuleStatus;
+
+/// Publishes the status now and after every change, for as long as it is
+/// polled (the registrar drops it when the registration is lost or the
+/// provider stops). A failed write is retried with backoff; changes made
+/// meanwhile are folded into the next write. Never returns.
+pub(super) async fn publish(
+    registration: &Registration,
+    status: &RuleStatus,
+    service: &ServiceName,
+    id: &InstanceId,
+) {
+    let mut backoff = REGISTER_BACKOFF_FIRST;
+    let mut failing = false;
+    loop {
+        // Subscribed before reading, so a change during the write is not missed.
+        let changed = status.changed();
+        match registration.report_rules(status.report(service, id)).await {
+            Ok(()) => {
+                if failing {
+                    tracing::info!(%id, "rule report published again");
+                }
+                failing = false;
+                backoff = REGISTER_BACKOFF_FIRST;
+                changed.await;
+            }
+            Err(Error::Unsupported { .. }) => {
+                tracing::debug!(%id, "the registry stores no rule reports");
+                return std::future::pending().await;
+            }
+            Err(error) => {
+                if !failing {
+                    tracing::warn!(%id, %error, "publishing the rule report failed; retrying with backoff");
+                }
+                failing = true;
+                sleep(backoff).await;
+                backoff = (backoff * 2).min(REGISTER_BACKOFF_MAX);
+            }
+        }
+    }
+}
