@@ -1,16 +1,26 @@
 //! Publishing the instance's [`RuleStatus`] beside its registration, so
 //! `sae rules status` sees which revision every instance runs.
 
+use std::time::Duration;
+
 use sae_core::{Error, InstanceId, Registration, ServiceName};
 use tokio::time::sleep;
 
 use super::{REGISTER_BACKOFF_FIRST, REGISTER_BACKOFF_MAX};
 use crate::rules::RuleStatus;
 
-/// Publishes the status now and after every change, for as long as it is
-/// polled (the registrar drops it when the registration is lost or the
-/// provider stops). A failed write is retried with backoff; changes made
-/// meanwhile are folded into the next write. Never returns.
+/// How long a change settles before it is published: a burst of rule
+/// writes then costs each instance one registry write, not one per change,
+/// and the fleet's reports do not queue in the registry ahead of the next
+/// rule write (as istiod debounces its pushes). An operator reads reports at
+/// human pace.
+pub(crate) const REPORT_SETTLE: Duration = Duration::from_millis(100);
+
+/// Publishes the status now and after every change (settled for
+/// [`REPORT_SETTLE`]), for as long as it is polled (the registrar drops it
+/// when the registration is lost or the provider stops). A failed write is
+/// retried with backoff; changes made meanwhile are folded into the next
+/// write. Never returns.
 pub(super) async fn publish(
     registration: &Registration,
     status: &RuleStatus,
@@ -30,6 +40,7 @@ pub(super) async fn publish(
                 failing = false;
                 backoff = REGISTER_BACKOFF_FIRST;
                 changed.await;
+                sleep(REPORT_SETTLE).await;
             }
             Err(Error::Unsupported { .. }) => {
                 tracing::debug!(%id, "the registry stores no rule reports");
