@@ -67,6 +67,8 @@
 #![warn(missing_docs)]
 
 pub mod memory;
+#[cfg(test)]
+mod test_support;
 mod url;
 
 pub use memory::MemoryRegistry;

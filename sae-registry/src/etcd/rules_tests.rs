@@ -12,6 +12,7 @@ use super::rules::Rules;
 use super::testing::EtcdCluster;
 use super::watch::{self as prefix_watch, PrefixWatch};
 use super::{EtcdOptions, EtcdRegistry};
+use crate::test_support::lanes_report;
 
 const PROMPT: Duration = Duration::from_secs(10);
 
@@ -198,27 +199,6 @@ async fn services_lists_those_with_instances_or_rules() {
     assert_eq!(names, ["edge", "orders"]);
 }
 
-fn report_of(registration: &sae_core::Registration, handled: u64) -> sae_core::rules::RuleReport {
-    let instance = registration.instance();
-    let mut kinds = std::collections::BTreeMap::new();
-    kinds.insert(
-        lanes(),
-        sae_core::rules::KindStatus {
-            source: sae_core::rules::RuleSource::Registry,
-            revision: Some(sae_core::Revision(handled)),
-            refused: None,
-            applied: 1,
-            handled: Some(sae_core::Revision(handled)),
-        },
-    );
-    sae_core::rules::RuleReport {
-        service: instance.service().clone(),
-        id: instance.id().clone(),
-        read: true,
-        kinds,
-    }
-}
-
 #[tokio::test]
 async fn rule_reports_live_under_the_registration_lease() {
     let cluster = EtcdCluster::single().await;
@@ -232,11 +212,14 @@ async fn rule_reports_live_under_the_registration_lease() {
     };
     let a = registry.register(instance("a")).await.unwrap();
     let b = registry.register(instance("b")).await.unwrap();
-    a.report_rules(report_of(&a, 4)).await.unwrap();
-    b.report_rules(report_of(&b, 4)).await.unwrap();
-    b.report_rules(report_of(&b, 8)).await.unwrap();
+    a.report_rules(lanes_report(&a, 4)).await.unwrap();
+    b.report_rules(lanes_report(&b, 4)).await.unwrap();
+    b.report_rules(lanes_report(&b, 8)).await.unwrap();
     let reports = registry.rule_reports(&edge()).await.unwrap();
-    assert_eq!(reports.reports, vec![report_of(&a, 4), report_of(&b, 8)]);
+    assert_eq!(
+        reports.reports,
+        vec![lanes_report(&a, 4), lanes_report(&b, 8)]
+    );
     assert!(reports.unreadable.is_empty());
 
     // Garbage, and a report stored under another instance's key, are
@@ -245,9 +228,13 @@ async fn rule_reports_live_under_the_registration_lease() {
     raw.put("/sae/v1/reports/edge/x", "{not json", None)
         .await
         .unwrap();
-    raw.put("/sae/v1/reports/edge/y", report_of(&a, 4).to_json(), None)
-        .await
-        .unwrap();
+    raw.put(
+        "/sae/v1/reports/edge/y",
+        lanes_report(&a, 4).to_json(),
+        None,
+    )
+    .await
+    .unwrap();
     let reports = registry.rule_reports(&edge()).await.unwrap();
     assert_eq!(reports.reports.len(), 2);
     let unreadable: Vec<(&str, &str)> = reports
@@ -272,14 +259,14 @@ async fn rule_reports_live_under_the_registration_lease() {
     .unwrap();
 
     // Only the registration's own report, and only while it holds its key.
-    a.report_rules(report_of(&a, 9)).await.unwrap();
-    let error = a.report_rules(report_of(&b, 9)).await.unwrap_err();
+    a.report_rules(lanes_report(&a, 9)).await.unwrap();
+    let error = a.report_rules(lanes_report(&b, 9)).await.unwrap_err();
     assert!(
         matches!(error, sae_core::Error::NotRegistered { .. }),
         "{error}"
     );
     raw.delete("/sae/v1/services/edge/b", None).await.unwrap();
-    let error = b.report_rules(report_of(&b, 9)).await.unwrap_err();
+    let error = b.report_rules(lanes_report(&b, 9)).await.unwrap_err();
     assert!(
         matches!(error, sae_core::Error::NotRegistered { .. }),
         "{error}"

@@ -3,6 +3,7 @@ use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind};
 use sae_core::{Instance, Registry, ServiceName};
 
 use super::MemoryRegistry;
+use crate::test_support::lanes_report;
 
 fn lanes(service: &str, percent: u32) -> RuleDocument {
     RuleDocument::new(
@@ -83,27 +84,6 @@ async fn dropping_the_registry_ends_rule_watches() {
     assert_eq!(watch.next().await, None);
 }
 
-fn report(registration: &sae_core::Registration, handled: u64) -> sae_core::rules::RuleReport {
-    let instance = registration.instance();
-    let mut kinds = std::collections::BTreeMap::new();
-    kinds.insert(
-        RuleKind::new(RuleKind::LANES).unwrap(),
-        sae_core::rules::KindStatus {
-            source: sae_core::rules::RuleSource::Registry,
-            revision: Some(sae_core::Revision(handled)),
-            refused: None,
-            applied: 1,
-            handled: Some(sae_core::Revision(handled)),
-        },
-    );
-    sae_core::rules::RuleReport {
-        service: instance.service().clone(),
-        id: instance.id().clone(),
-        read: true,
-        kinds,
-    }
-}
-
 #[tokio::test]
 async fn a_rule_report_lives_as_long_as_its_registration() {
     let registry = MemoryRegistry::new();
@@ -117,14 +97,17 @@ async fn a_rule_report_lives_as_long_as_its_registration() {
     };
     let a = registry.register(instance("a")).await.unwrap();
     let b = registry.register(instance("b")).await.unwrap();
-    b.report_rules(report(&b, 3)).await.unwrap();
-    a.report_rules(report(&a, 3)).await.unwrap();
-    a.report_rules(report(&a, 5)).await.unwrap();
+    b.report_rules(lanes_report(&b, 3)).await.unwrap();
+    a.report_rules(lanes_report(&a, 3)).await.unwrap();
+    a.report_rules(lanes_report(&a, 5)).await.unwrap();
     let reports = registry.rule_reports(&edge).await.unwrap();
-    assert_eq!(reports.reports, vec![report(&a, 5), report(&b, 3)]);
+    assert_eq!(
+        reports.reports,
+        vec![lanes_report(&a, 5), lanes_report(&b, 3)]
+    );
 
     // Another instance's report through this registration is refused.
-    let error = a.report_rules(report(&b, 9)).await.unwrap_err();
+    let error = a.report_rules(lanes_report(&b, 9)).await.unwrap_err();
     assert!(
         matches!(error, sae_core::Error::NotRegistered { .. }),
         "{error}"
@@ -133,9 +116,9 @@ async fn a_rule_report_lives_as_long_as_its_registration() {
     // A newer registration of "a" replaces the old one and its report; the
     // old handle can no longer write.
     let a_again = registry.register(instance("a")).await.unwrap();
-    assert!(a.report_rules(report(&a, 6)).await.is_err());
+    assert!(a.report_rules(lanes_report(&a, 6)).await.is_err());
     let reports = registry.rule_reports(&edge).await.unwrap();
-    assert_eq!(reports.reports, vec![report(&b, 3)]);
+    assert_eq!(reports.reports, vec![lanes_report(&b, 3)]);
 
     b.deregister().await.unwrap();
     assert!(
