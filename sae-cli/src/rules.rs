@@ -11,7 +11,7 @@ use std::path::Path;
 use sae_core::rules::{MAX_RULE_TEXT_BYTES, RuleDocument, RuleFormat, RuleKind};
 use sae_core::{Registry, ServiceName};
 use sae_governance::rules::{KNOWN_KINDS, compile_text};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::args::Apply;
 use crate::error::CliError;
@@ -56,14 +56,15 @@ pub async fn get(
     if json {
         return write_json(
             out,
-            &json!({
-                "service": service.as_str(),
-                "kind": kind.as_str(),
-                "key": sae_core::rules::key(service, kind),
-                "format": document.format.as_str(),
-                "revision": stored.revision.0,
-                "text": document.text,
-            }),
+            &document_json(
+                service,
+                kind,
+                json!({
+                    "format": document.format.as_str(),
+                    "revision": stored.revision.0,
+                    "text": document.text,
+                }),
+            ),
         );
     }
     out.write_all(document.text.as_bytes())?;
@@ -189,15 +190,16 @@ pub fn dry_run(checked: &Checked, out: &mut dyn Write, json: bool) -> Result<(),
     if json {
         return write_json(
             out,
-            &json!({
-                "dry_run": true,
-                "service": document.service.as_str(),
-                "kind": document.kind.as_str(),
-                "format": document.format.as_str(),
-                "key": key,
-                "rules": rules,
-                "text": document.text,
-            }),
+            &document_json(
+                &document.service,
+                &document.kind,
+                json!({
+                    "dry_run": true,
+                    "format": document.format.as_str(),
+                    "rules": rules,
+                    "text": document.text,
+                }),
+            ),
         );
     }
     writeln!(
@@ -254,19 +256,20 @@ pub async fn apply(
     if json {
         return write_json(
             out,
-            &json!({
-                "dry_run": false,
-                "service": service.as_str(),
-                "kind": kind.as_str(),
-                "format": format.as_str(),
-                "key": sae_core::rules::key(&service, &kind),
-                "rules": rules,
-                "revision": revision.0,
-            }),
+            &document_json(
+                &service,
+                &kind,
+                json!({
+                    "dry_run": false,
+                    "format": format.as_str(),
+                    "rules": rules,
+                    "revision": revision.0,
+                }),
+            ),
         );
     }
     // Written, not yet applied: each instance applies it when its watch
-    // delivers it (`sae watch`, or GET /rules on its admin listener).
+    // delivers it (`sae rules status` shows how far it has reached).
     writeln!(
         out,
         "wrote {kind} rules of {}: {}, revision {}",
@@ -304,12 +307,7 @@ pub async fn delete(
     if json {
         return write_json(
             out,
-            &json!({
-                "service": service.as_str(),
-                "kind": kind.as_str(),
-                "key": sae_core::rules::key(service, kind),
-                "revision": revision.0,
-            }),
+            &document_json(service, kind, json!({ "revision": revision.0 })),
         );
     }
     writeln!(
@@ -319,6 +317,20 @@ pub async fn delete(
         revision.0
     )?;
     Ok(())
+}
+
+/// The `--json` document of a rules command: the document's service, kind
+/// and key, then `fields`.
+fn document_json(service: &ServiceName, kind: &RuleKind, fields: Value) -> Value {
+    let mut document = json!({
+        "service": service.as_str(),
+        "kind": kind.as_str(),
+        "key": sae_core::rules::key(service, kind),
+    });
+    if let (Value::Object(document), Value::Object(fields)) = (&mut document, fields) {
+        document.extend(fields);
+    }
+    document
 }
 
 /// `1 rule`, `2 rules`.

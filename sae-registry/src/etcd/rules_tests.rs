@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind, RuleSnapshot, RuleStream};
+use sae_core::rules::{RuleEvent, RuleKind, RuleSnapshot, RuleStream};
 use sae_core::{Instance, Registry, ServiceName};
 use tokio::time::timeout;
 
@@ -12,7 +12,7 @@ use super::rules::Rules;
 use super::testing::EtcdCluster;
 use super::watch::{self as prefix_watch, PrefixWatch};
 use super::{EtcdOptions, EtcdRegistry};
-use crate::test_support::lanes_report;
+use crate::test_support::{lanes_report, rollout, services_are_those_with_instances_or_rules};
 
 const PROMPT: Duration = Duration::from_secs(10);
 
@@ -22,18 +22,6 @@ fn edge() -> ServiceName {
 
 fn lanes() -> RuleKind {
     RuleKind::new(RuleKind::LANES).unwrap()
-}
-
-fn rollout(percent: u32) -> RuleDocument {
-    RuleDocument::new(
-        "edge",
-        RuleKind::LANES,
-        RuleFormat::Yaml,
-        format!(
-            "rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"
-        ),
-    )
-    .unwrap()
 }
 
 async fn next(watch: &mut RuleStream) -> RuleEvent {
@@ -54,7 +42,7 @@ async fn rules_are_written_read_watched_and_deleted_under_their_key() {
     let cluster = EtcdCluster::single().await;
     let writer = connect(&cluster).await;
     let reader = connect(&cluster).await;
-    let first = writer.put_rules(rollout(5)).await.unwrap();
+    let first = writer.put_rules(rollout("edge", 5)).await.unwrap();
 
     let mut watch = reader.watch_rules(&edge()).await.unwrap();
     let RuleEvent::Snapshot(snapshot) = next(&mut watch).await else {
@@ -63,16 +51,19 @@ async fn rules_are_written_read_watched_and_deleted_under_their_key() {
     assert_eq!(snapshot.get(&lanes()).unwrap().revision, first);
     assert!(snapshot.revision >= first);
 
-    let second = writer.put_rules(rollout(50)).await.unwrap();
+    let second = writer.put_rules(rollout("edge", 50)).await.unwrap();
     let RuleEvent::Put(put) = next(&mut watch).await else {
         panic!("expected the write");
     };
     assert_eq!(put.revision, second);
-    assert_eq!(put.document, rollout(50));
+    assert_eq!(put.document, rollout("edge", 50));
 
     let mut raw = cluster.raw_client().await;
     let stored = raw.get("/sae/v1/rules/edge/lanes", None).await.unwrap();
-    assert_eq!(stored.kvs()[0].value(), rollout(50).to_json().as_slice());
+    assert_eq!(
+        stored.kvs()[0].value(),
+        rollout("edge", 50).to_json().as_slice()
+    );
 
     let deleted = writer
         .delete_rules(&edge(), &lanes())
@@ -129,7 +120,7 @@ async fn an_unreadable_value_is_reported_as_such_and_the_watch_goes_on() {
     assert_eq!(listed.unreadable, vec![unreadable]);
 
     // A value naming another service than its key is not edge's either.
-    let mut other = rollout(5);
+    let mut other = rollout("edge", 5);
     other.service = ServiceName::new("other").unwrap();
     raw.put("/sae/v1/rules/edge/lanes", other.to_json(), None)
         .await
@@ -143,7 +134,7 @@ async fn an_unreadable_value_is_reported_as_such_and_the_watch_goes_on() {
         unreadable.error
     );
 
-    let good = registry.put_rules(rollout(7)).await.unwrap();
+    let good = registry.put_rules(rollout("edge", 7)).await.unwrap();
     let RuleEvent::Put(put) = next(&mut watch).await else {
         panic!("expected the valid write");
     };
@@ -157,12 +148,12 @@ async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
     let cluster = EtcdCluster::single().await;
     let registry = connect(&cluster).await;
     let stale = RuleSnapshot {
-        revision: registry.put_rules(rollout(5)).await.unwrap(),
+        revision: registry.put_rules(rollout("edge", 5)).await.unwrap(),
         ..RuleSnapshot::default()
     };
-    let latest = registry.put_rules(rollout(50)).await.unwrap();
+    let latest = registry.put_rules(rollout("edge", 50)).await.unwrap();
     // History past `latest` too, so the resume point (stale + 1) is compacted.
-    let mut elsewhere = rollout(1);
+    let mut elsewhere = rollout("edge", 1);
     elsewhere.service = ServiceName::new("other").unwrap();
     registry.put_rules(elsewhere).await.unwrap();
     cluster.compact().await;
@@ -176,27 +167,13 @@ async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
         panic!("expected a fresh snapshot after the compaction");
     };
     assert_eq!(fresh.get(&lanes()).unwrap().revision, latest);
-    assert_eq!(fresh.get(&lanes()).unwrap().document, rollout(50));
+    assert_eq!(fresh.get(&lanes()).unwrap().document, rollout("edge", 50));
 }
 
 #[tokio::test]
 async fn services_lists_those_with_instances_or_rules() {
     let cluster = EtcdCluster::single().await;
-    let registry = connect(&cluster).await;
-    registry.put_rules(rollout(5)).await.unwrap();
-    let orders = Instance::builder("orders")
-        .addr("127.0.0.1:8080".parse().unwrap())
-        .build()
-        .unwrap();
-    let _registration = registry.register(orders).await.unwrap();
-    let names: Vec<String> = registry
-        .services()
-        .await
-        .unwrap()
-        .iter()
-        .map(|name| name.as_str().to_owned())
-        .collect();
-    assert_eq!(names, ["edge", "orders"]);
+    services_are_those_with_instances_or_rules(&connect(&cluster).await).await;
 }
 
 #[tokio::test]

@@ -1,28 +1,16 @@
 use futures_util::StreamExt;
-use sae_core::rules::{RuleDocument, RuleEvent, RuleFormat, RuleKind};
+use sae_core::rules::{RuleEvent, RuleKind};
 use sae_core::{Instance, Registry, ServiceName};
 
 use super::MemoryRegistry;
-use crate::test_support::lanes_report;
-
-fn lanes(service: &str, percent: u32) -> RuleDocument {
-    RuleDocument::new(
-        service,
-        RuleKind::LANES,
-        RuleFormat::Yaml,
-        format!(
-            "rules: [{{ lane: gray, percentage: {{ header: x-user-id, percent: {percent} }} }}]"
-        ),
-    )
-    .unwrap()
-}
+use crate::test_support::{lanes_report, rollout, services_are_those_with_instances_or_rules};
 
 #[tokio::test]
 async fn a_rule_watch_sees_the_snapshot_then_every_write_and_delete_in_order() {
     let registry = MemoryRegistry::new();
     let edge = ServiceName::new("edge").unwrap();
-    let first = registry.put_rules(lanes("edge", 5)).await.unwrap();
-    registry.put_rules(lanes("other", 1)).await.unwrap();
+    let first = registry.put_rules(rollout("edge", 5)).await.unwrap();
+    registry.put_rules(rollout("other", 1)).await.unwrap();
 
     let mut watch = registry.watch_rules(&edge).await.unwrap();
     let Some(RuleEvent::Snapshot(snapshot)) = watch.next().await else {
@@ -32,7 +20,7 @@ async fn a_rule_watch_sees_the_snapshot_then_every_write_and_delete_in_order() {
     let kind = RuleKind::new(RuleKind::LANES).unwrap();
     assert_eq!(snapshot.get(&kind).unwrap().revision, first);
 
-    let second = registry.put_rules(lanes("edge", 50)).await.unwrap();
+    let second = registry.put_rules(rollout("edge", 50)).await.unwrap();
     assert!(second > first);
     let Some(RuleEvent::Put(put)) = watch.next().await else {
         panic!("expected the write");
@@ -58,20 +46,7 @@ async fn a_rule_watch_sees_the_snapshot_then_every_write_and_delete_in_order() {
 #[tokio::test]
 async fn services_lists_those_with_instances_or_rules() {
     let registry = MemoryRegistry::new();
-    registry.put_rules(lanes("edge", 5)).await.unwrap();
-    let orders = Instance::builder("orders")
-        .addr("127.0.0.1:8080".parse().unwrap())
-        .build()
-        .unwrap();
-    let _registration = registry.register(orders).await.unwrap();
-    let names: Vec<String> = registry
-        .services()
-        .await
-        .unwrap()
-        .iter()
-        .map(|name| name.as_str().to_owned())
-        .collect();
-    assert_eq!(names, ["edge", "orders"]);
+    services_are_those_with_instances_or_rules(&registry).await;
 }
 
 #[tokio::test]
