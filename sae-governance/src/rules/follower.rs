@@ -219,25 +219,35 @@ impl RuleFollower {
             .update(kind, |status| status.handled = Some(revision));
     }
 
+    /// Whether `kind` is pinned to local rules; then a new registry
+    /// `revision` of it (a document or an unreadable value alike) is only
+    /// logged and marked handled.
+    fn pinned(&self, kind: &RuleKind, revision: Revision) -> bool {
+        let Some(Target::Pinned(local)) = self.targets.get(kind) else {
+            return false;
+        };
+        tracing::info!(service = %self.service, %kind, %revision, local = %local, "registry rules not applied: this instance runs local rules of this kind");
+        self.handled(kind, revision);
+        true
+    }
+
     fn put(&mut self, stored: StoredRules) {
         let StoredRules { document, revision } = stored;
         let kind = document.kind.clone();
-        let Some(target) = self.targets.get_mut(&kind) else {
+        if !self.targets.contains_key(&kind) {
             if !KNOWN_KINDS.contains(&kind.as_str())
                 && Self::first_sight(&mut self.seen, &kind, revision)
             {
                 tracing::warn!(service = %self.service, %kind, %revision, "ignoring rules of a kind this build does not apply");
             }
             return;
+        }
+        if !Self::first_sight(&mut self.seen, &kind, revision) || self.pinned(&kind, revision) {
+            return;
+        }
+        let Some(target) = self.targets.get_mut(&kind) else {
+            return;
         };
-        if !Self::first_sight(&mut self.seen, &kind, revision) {
-            return;
-        }
-        if let Target::Pinned(local) = target {
-            tracing::info!(service = %self.service, %kind, %revision, local = %local, "registry rules not applied: this instance runs local rules of this kind");
-            self.handled(&kind, revision);
-            return;
-        }
         let key = sae_core::rules::key(&self.service, &kind);
         let compiled = match compile(&document) {
             Ok(compiled) => compiled,
@@ -266,7 +276,9 @@ impl RuleFollower {
             revision,
             error,
         } = unreadable;
-        if !self.targets.contains_key(&kind) || !Self::first_sight(&mut self.seen, &kind, revision)
+        if !self.targets.contains_key(&kind)
+            || !Self::first_sight(&mut self.seen, &kind, revision)
+            || self.pinned(&kind, revision)
         {
             return;
         }

@@ -95,7 +95,7 @@ impl RuleStatus {
         loop {
             let done = self
                 .kind(kind)
-                .is_some_and(|status| status.handled.is_some_and(|at| at >= revision));
+                .is_some_and(|status| status.has_handled(revision));
             if done || changed.changed().await.is_err() {
                 return;
             }

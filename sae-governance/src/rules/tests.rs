@@ -491,3 +491,31 @@ async fn a_delete_restores_what_the_handle_held_when_the_registry_took_over() {
         Some("blue".to_owned())
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pinned_kind_ignores_an_unreadable_value_too() {
+    use sae_core::rules::{RuleEvent, RuleSnapshot, UnreadableRules};
+
+    let unreadable = UnreadableRules {
+        kind: RuleKind::lanes(),
+        revision: Revision(7),
+        error: "/sae/v1/rules/edge/lanes: encoding version 2 is not supported".into(),
+    };
+    let events = vec![RuleEvent::Snapshot(RuleSnapshot {
+        revision: Revision(7),
+        rules: Vec::new(),
+        unreadable: vec![unreadable],
+    })];
+    let follower = RuleFollower::new(Scripted(parking_lot::Mutex::new(Some(events))), edge())
+        .lanes(LaneRules::default())
+        .pin_local(RuleKind::lanes(), "/etc/edge/lanes.yaml");
+    let status = follower.status();
+    let _task = follower.spawn();
+    status.reached(&RuleKind::lanes(), Revision(7)).await;
+    let now = status.kind(&RuleKind::lanes()).unwrap();
+    assert_eq!(now.source, RuleSource::Local("/etc/edge/lanes.yaml".into()));
+    assert_eq!(
+        now.refused, None,
+        "a pinned instance does not refuse what it ignores"
+    );
+}
