@@ -83,9 +83,27 @@ impl Registration {
     ///
     /// # Errors
     ///
-    /// The backend's error; [`Error::Unsupported`] from a backend that
-    /// stores no reports.
+    /// [`Error::Config`] for the report of another instance;
+    /// [`Error::NotRegistered`] when the registration is gone; the
+    /// backend's error; [`Error::Unsupported`] from a backend that stores
+    /// no reports.
     pub fn report_rules(&self, report: RuleReport) -> BoxFuture<'static, Result<(), Error>> {
+        let instance = self.instance();
+        if &report.service != instance.service() || &report.id != instance.id() {
+            let message = format!(
+                "the registration of instance {} of {} publishes only its own report, not that of instance {} of {}",
+                instance.id().as_str(),
+                instance.service().as_str(),
+                report.id.as_str(),
+                report.service.as_str()
+            );
+            return Box::pin(async move {
+                Err(Error::Config {
+                    at: "rule report".into(),
+                    message,
+                })
+            });
+        }
         self.lease.report_rules(report)
     }
 }

@@ -120,14 +120,12 @@ impl Lease for EtcdLease {
         let lease_id = self.lease_id;
         let bound = self.request_timeout;
         Box::pin(async move {
-            // Only this registration's own report.
-            let ours = super::keys::instance_key(&report.service, &report.id) == key;
-            let written = ours
-                && retried(&client, "report rules", bound, |mut client| {
-                    let (key, report) = (key.clone(), report.clone());
-                    async move { reports::put(&mut client, &key, lease_id, &report).await }
-                })
-                .await?;
+            // `Registration::report_rules` checked that it is this instance's.
+            let written = retried(&client, "report rules", bound, |mut client| {
+                let (key, report) = (key.clone(), report.clone());
+                async move { reports::put(&mut client, &key, lease_id, &report).await }
+            })
+            .await?;
             if written {
                 Ok(())
             } else {

@@ -238,10 +238,7 @@ async fn rule_reports_live_under_the_registration_lease() {
     // Only the registration's own report, and only while it holds its key.
     a.report_rules(lanes_report(&a, 9)).await.unwrap();
     let error = a.report_rules(lanes_report(&b, 9)).await.unwrap_err();
-    assert!(
-        matches!(error, sae_core::Error::NotRegistered { .. }),
-        "{error}"
-    );
+    assert!(matches!(error, sae_core::Error::Config { .. }), "{error}");
     raw.delete("/sae/v1/services/edge/b", None).await.unwrap();
     let error = b.report_rules(lanes_report(&b, 9)).await.unwrap_err();
     assert!(

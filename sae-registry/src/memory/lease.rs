@@ -89,11 +89,10 @@ impl Lease for MemoryLease {
         let shared = self.shared.clone();
         let LeaseKey { service, id, token } = self.key.clone();
         Box::pin(async move {
-            let stored = shared.upgrade().is_some_and(|shared| {
-                report.service == service
-                    && report.id == id
-                    && shared.state.lock().report(token, report)
-            });
+            // `Registration::report_rules` checked that it is this instance's.
+            let stored = shared
+                .upgrade()
+                .is_some_and(|shared| shared.state.lock().report(token, report));
             if stored {
                 Ok(())
             } else {

@@ -251,7 +251,7 @@ impl Registrar {
                 match &self.rule_status {
                     Some(status) => tokio::select! {
                         () = lost => {}
-                        () = report::publish(registration, status, instance.service(), &self.id) => {}
+                        () = report::publish(registration, status) => {}
                     },
                     None => lost.await,
                 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use sae_core::{Error, InstanceId, Registration, ServiceName};
+use sae_core::{Error, Registration};
 use tokio::time::sleep;
 
 use super::{REGISTER_BACKOFF_FIRST, REGISTER_BACKOFF_MAX};
@@ -21,12 +21,11 @@ pub(crate) const REPORT_SETTLE: Duration = Duration::from_millis(100);
 /// when the registration is lost or the provider stops). A failed write is
 /// retried with backoff; changes made meanwhile are folded into the next
 /// write. Never returns.
-pub(super) async fn publish(
-    registration: &Registration,
-    status: &RuleStatus,
-    service: &ServiceName,
-    id: &InstanceId,
-) {
+pub(super) async fn publish(registration: &Registration, status: &RuleStatus) {
+    let (service, id) = (
+        registration.instance().service(),
+        registration.instance().id(),
+    );
     let mut backoff = REGISTER_BACKOFF_FIRST;
     let mut failing = false;
     loop {
