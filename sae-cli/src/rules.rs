@@ -334,7 +334,7 @@ fn document_json(service: &ServiceName, kind: &RuleKind, fields: Value) -> Value
 }
 
 /// `1 rule`, `2 rules`.
-fn count(rules: usize) -> String {
+pub(crate) fn count(rules: usize) -> String {
     if rules == 1 {
         "1 rule".to_owned()
     } else {

@@ -263,9 +263,8 @@ fn kind_row(id: &InstanceId, kind: &RuleKind, status: &KindStatus) -> Vec<String
         revision.map_or_else(|| "-".to_owned(), |revision| revision.0.to_string())
     };
     let source = match &status.source {
-        RuleSource::Built => "built".to_owned(),
-        RuleSource::Registry => "registry".to_owned(),
         RuleSource::Local(path) => format!("local ({path})"),
+        other => other.as_str().to_owned(),
     };
     let refused = status.refused.as_ref().map_or_else(
         || "-".to_owned(),

@@ -213,8 +213,7 @@ fn rule_line(event: &RuleEvent, now: SystemTime, json: bool) -> String {
                 )
             } else {
                 let verdict = match checked {
-                    Ok(1) => "1 rule".to_owned(),
-                    Ok(rules) => format!("{rules} rules"),
+                    Ok(rules) => crate::rules::count(rules),
                     Err(error) => format!("invalid: {error}"),
                 };
                 text_line(

@@ -8,8 +8,10 @@ use std::path::Path;
 use sae_core::Error;
 use serde::de::DeserializeOwned;
 
-/// Rule files larger than this are refused (1 MiB: thousands of rules).
-pub const MAX_RULES_FILE_BYTES: u64 = 1 << 20;
+/// Rule files larger than this are refused: the size a registry document
+/// may have ([`sae_core::rules::MAX_RULE_TEXT_BYTES`]), so a file and the
+/// same text written to the registry are judged alike.
+pub const MAX_RULES_FILE_BYTES: u64 = sae_core::rules::MAX_RULE_TEXT_BYTES as u64;
 
 pub use sae_core::rules::RuleFormat;
 

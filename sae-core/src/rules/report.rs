@@ -62,6 +62,17 @@ pub enum RuleSource {
     Local(String),
 }
 
+impl RuleSource {
+    /// Its name in reports and tables: `built`, `registry` or `local`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RuleSource::Built => "built",
+            RuleSource::Registry => "registry",
+            RuleSource::Local(_) => "local",
+        }
+    }
+}
+
 /// A registry document an instance refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
@@ -77,7 +88,8 @@ pub struct KindStatus {
     /// Where the running rules came from.
     pub source: RuleSource,
     /// The registry revision of the running rules: the document's write
-    /// (or delete). `None` until the registry was first read.
+    /// (or delete). `None` until a registry document of this kind was
+    /// applied, or deleted with rules to restore.
     pub revision: Option<Revision>,
     /// The latest registry document refused since the running rules were
     /// applied; the running rules stayed.
@@ -233,13 +245,12 @@ struct RefusalWire {
 
 impl From<&KindStatus> for KindWire {
     fn from(status: &KindStatus) -> Self {
-        let (source, local) = match &status.source {
-            RuleSource::Built => ("built", None),
-            RuleSource::Registry => ("registry", None),
-            RuleSource::Local(path) => ("local", Some(path.clone())),
+        let local = match &status.source {
+            RuleSource::Local(path) => Some(path.clone()),
+            RuleSource::Built | RuleSource::Registry => None,
         };
         KindWire {
-            source: source.to_owned(),
+            source: status.source.as_str().to_owned(),
             local,
             revision: status.revision.map(|revision| revision.0),
             handled: status.handled.map(|revision| revision.0),
