@@ -5,6 +5,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use sae_core::rules::RuleKind;
 use sae_core::{Error, InstanceBuilder, IntoRegistry, Lifecycle, Registry};
 use tokio::net::TcpListener;
 
@@ -64,8 +65,9 @@ pub struct ProviderBuilder {
     instance: InstanceBuilder,
     registry: Arc<dyn Registry>,
     lane_rules: Option<LaneRules>,
-    /// Kinds whose rules come from a local file, which wins over the registry.
-    local_files: Vec<(sae_core::rules::RuleKind, std::path::PathBuf)>,
+    /// Local rule files, which win over the registry's documents of their kind.
+    lane_rules_file: Option<std::path::PathBuf>,
+    protection_file: Option<std::path::PathBuf>,
     rules_from_registry: bool,
     trust: IngressTrust,
     lifecycle: Lifecycle,
@@ -88,7 +90,8 @@ impl ProviderBuilder {
             instance,
             registry: registry.into_registry(),
             lane_rules: None,
-            local_files: Vec::new(),
+            lane_rules_file: None,
+            protection_file: None,
             rules_from_registry: true,
             trust: IngressTrust::All,
             lifecycle: Lifecycle::new(),
@@ -192,19 +195,18 @@ impl ProviderBuilder {
 
     /// Runs the lane rules of a local file (YAML, JSON or TOML, by its
     /// extension), read when the provider is built. The file wins: the
-    /// registry's `lanes` documents are not applied ([`crate::rules`]).
+    /// registry's `lanes` documents are not applied ([`crate::rules`]). A
+    /// second call replaces the first.
     pub fn lane_rules_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.local_files
-            .push((sae_core::rules::RuleKind::lanes(), path.into()));
+        self.lane_rules_file = Some(path.into());
         self
     }
 
     /// Runs the protection rules of a local file, read when the provider
     /// is built. The file wins: the registry's `protection` documents are
-    /// not applied ([`crate::rules`]).
+    /// not applied ([`crate::rules`]). A second call replaces the first.
     pub fn protection_file(mut self, path: impl Into<std::path::PathBuf>) -> Self {
-        self.local_files
-            .push((sae_core::rules::RuleKind::protection(), path.into()));
+        self.protection_file = Some(path.into());
         self
     }
 
@@ -328,13 +330,13 @@ impl ProviderBuilder {
         let mut follower = RuleFollower::new(Arc::clone(&self.registry), checked.service().clone())
             .lanes(lane_rules.clone())
             .protection(self.protection.clone());
-        for (kind, path) in &self.local_files {
-            if kind.as_str() == sae_core::rules::RuleKind::LANES {
-                lane_rules.reload_file(path)?;
-            } else {
-                self.protection.reload_file(path)?;
-            }
-            follower = follower.pin_local(kind.clone(), path.display().to_string());
+        if let Some(path) = &self.lane_rules_file {
+            lane_rules.reload_file(path)?;
+            follower = follower.pin_local(RuleKind::lanes(), path.display().to_string());
+        }
+        if let Some(path) = &self.protection_file {
+            self.protection.reload_file(path)?;
+            follower = follower.pin_local(RuleKind::protection(), path.display().to_string());
         }
         let rule_status = follower.status();
         let mut admin = Admin::new(self.lifecycle.clone(), self.shutdown.clone())
