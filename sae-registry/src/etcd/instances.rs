@@ -71,15 +71,14 @@ pub(super) struct Instances {
 }
 
 impl Instances {
-    /// The follower of a consumer that was sent `snapshot`.
-    pub(super) fn new(service: ServiceName, snapshot: &Snapshot) -> Self {
-        let mut instances = Instances {
+    /// The follower of `service`'s instances; it learns what the consumer
+    /// knows from the first snapshot it adopts.
+    pub(super) fn new(service: ServiceName) -> Self {
+        Instances {
             prefix: keys::service_prefix(&service),
             service,
             known: HashSet::new(),
-        };
-        instances.adopt(&WatchEvent::Snapshot(snapshot.clone()));
-        instances
+        }
     }
 
     /// A removal of the instance `kv` names, if the consumer knows it.

@@ -181,10 +181,11 @@ impl EtcdRegistry {
     fn follow<F: watch::Follow>(
         &self,
         client: Client,
-        follow: F,
+        mut follow: F,
         revision: Revision,
         snapshot: F::Event,
     ) -> tokio::sync::mpsc::Receiver<F::Event> {
+        follow.adopt(&snapshot);
         let (sender, receiver) = watch::channel();
         // The channel is empty and owned here: the snapshot always fits.
         let _ = sender.try_send(snapshot);
@@ -354,7 +355,7 @@ impl Registry for EtcdRegistry {
         Box::pin(async move {
             let snapshot = self.list(service).await?;
             let client = self.client().await?.clone();
-            let follow = instances::Instances::new(service.clone(), &snapshot);
+            let follow = instances::Instances::new(service.clone());
             let receiver = self.follow(
                 client,
                 follow,
@@ -466,7 +467,7 @@ impl Registry for EtcdRegistry {
         Box::pin(async move {
             let snapshot = self.list_rules(service).await?;
             let client = self.client().await?.clone();
-            let follow = rules::Rules::new(service.clone(), &snapshot);
+            let follow = rules::Rules::new(service.clone());
             let first = sae_core::rules::RuleEvent::Snapshot(snapshot);
             let receiver = self.follow(client, follow, first.revision(), first);
             Ok(Box::pin(ReceiverStream::new(receiver)) as RuleStream)

@@ -86,15 +86,14 @@ pub(super) struct Rules {
 }
 
 impl Rules {
-    /// The follower of a consumer that was sent `snapshot`.
-    pub(super) fn new(service: ServiceName, snapshot: &RuleSnapshot) -> Self {
-        let mut rules = Rules {
+    /// The follower of `service`'s rule documents; it learns what the
+    /// consumer knows from the first snapshot it adopts.
+    pub(super) fn new(service: ServiceName) -> Self {
+        Rules {
             prefix: keys::rules_prefix(&service),
             service,
             known: HashSet::new(),
-        };
-        rules.adopt(&RuleEvent::Snapshot(snapshot.clone()));
-        rules
+        }
     }
 }
 

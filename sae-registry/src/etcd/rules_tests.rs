@@ -160,7 +160,9 @@ async fn a_compacted_resume_point_gives_a_fresh_rule_snapshot() {
 
     let client = registry.client().await.unwrap().clone();
     let (sender, receiver) = prefix_watch::channel();
-    let follower = PrefixWatch::new(client, Rules::new(edge(), &stale), stale.revision, sender);
+    let mut follow = Rules::new(edge());
+    prefix_watch::Follow::adopt(&mut follow, &RuleEvent::Snapshot(stale.clone()));
+    let follower = PrefixWatch::new(client, follow, stale.revision, sender);
     tokio::spawn(follower.run(registry.shared.closed_rx.clone()));
     let mut watch: RuleStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver));
     let RuleEvent::Snapshot(fresh) = next(&mut watch).await else {

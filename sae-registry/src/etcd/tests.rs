@@ -510,12 +510,9 @@ async fn a_compacted_resume_point_gives_a_fresh_snapshot() {
     // A watch that last delivered `stale` must resume where history is gone.
     let client = registry.client().await.unwrap().clone();
     let (sender, receiver) = prefix_watch::channel();
-    let follower = PrefixWatch::new(
-        client,
-        Instances::new(orders(), &stale),
-        stale.revision,
-        sender,
-    );
+    let mut follow = Instances::new(orders());
+    prefix_watch::Follow::adopt(&mut follow, &WatchEvent::Snapshot(stale.clone()));
+    let follower = PrefixWatch::new(client, follow, stale.revision, sender);
     tokio::spawn(follower.run(registry.shared.closed_rx.clone()));
     let mut watch: WatchStream = Box::pin(tokio_stream::wrappers::ReceiverStream::new(receiver));
     let fresh = snapshot(&mut watch).await;
